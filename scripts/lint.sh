@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make lint: checkpatch --strict over our kernel sources, then sparse (C=2)
+# for every supported kernel. Exits non-zero on any checkpatch message or on
+# any sparse warning/error that points into our files.
+#
+# Needs scripts/deps.sh to have run (checkpatch is taken from the
+# linux-source-6.12 tarball into $VMCACHE/checkpatch).
+
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VMCACHE=${VMCACHE:-/var/cache/virtio-mem}
+CHECKPATCH=${CHECKPATCH:-$VMCACHE/checkpatch/checkpatch.pl}
+KVERS=${KVERS:-$(sed -n 's/^SUPPORTED_KVERS *:= *//p' Makefile)}
+fail=0
+
+shopt -s nullglob
+files=(drivers/virtio/*.[ch] include/uapi/linux/virtio_mem.h \
+       include/trace/events/virtio_mem*.h)
+shopt -u nullglob
+
+if [ "${#files[@]}" -eq 0 ]; then
+	echo "lint: no sources found under drivers/virtio or include/" >&2
+	exit 1
+fi
+
+echo "== checkpatch --strict (${#files[@]} files)"
+if [ ! -x "$CHECKPATCH" ]; then
+	echo "lint: $CHECKPATCH missing: run 'make deps'" >&2
+	exit 1
+fi
+if ! "$CHECKPATCH" --strict --no-tree --quiet --show-types --color=never \
+		-f "${files[@]}"; then
+	echo "lint: checkpatch found problems"
+	fail=1
+fi
+
+export CONFIG_VIRTIO_MEM=m
+for k in $KVERS; do
+	echo "== sparse (C=2) for $k"
+	kdir=/lib/modules/$k/build
+	if [ ! -d "$kdir" ]; then
+		echo "lint: $kdir missing: run 'make deps'" >&2
+		fail=1
+		continue
+	fi
+	log=$(mktemp)
+	if ! make -C "$kdir" M="$ROOT" C=2 modules >"$log" 2>&1; then
+		cat "$log"
+		echo "lint: build with sparse failed for $k"
+		fail=1
+	fi
+	# Sparse and compiler diagnostics that point into our tree, whether
+	# printed relative to M= or as absolute paths.
+	hits=$(grep -E "^(\\.\\./)*($ROOT/)?(drivers|include|mm)/[^:]*:[0-9]+(:[0-9]+)?: (warning|error):" "$log" || true)
+	if [ -n "$hits" ]; then
+		echo "$hits"
+		echo "lint: sparse reported problems for $k"
+		fail=1
+	fi
+	rm -f "$log"
+done
+
+if [ "$fail" -ne 0 ]; then
+	echo "lint: FAILED"
+	exit 1
+fi
+echo "lint: OK"
