@@ -23,7 +23,7 @@ BACKPORTS=/etc/apt/sources.list.d/backports.sources
 LINUX_SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 
 PKGS=(busybox-static cpio python3 sparse gcc libc6-dev make perl clang
-      xz-utils linux-source-6.12)
+      xz-utils kmod linux-source-6.12)
 for k in "${KVERS[@]}"; do
 	PKGS+=("linux-headers-$k")
 done
@@ -114,6 +114,15 @@ for k in "${KVERS[@]}"; do
 	# The rig only needs root/; keep the .deb out of the way of disk usage.
 	rm -f "$deb"
 	touch "$dir/.unpacked"
+done
+
+# The image packages ship no modules.dep (the postinst makes it): make one,
+# so the rig can resolve module dependencies.
+for k in "${KVERS[@]}"; do
+	dir=$VMCACHE/$k
+	[ -f "$dir/root/lib/modules/$k/modules.dep" ] && continue
+	log "depmod for $k"
+	depmod -b "$dir/root" "$k"
 done
 
 # 4. checkpatch.pl and its data files from the kernel source tarball.

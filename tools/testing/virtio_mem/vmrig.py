@@ -1,0 +1,865 @@
+# SPDX-License-Identifier: GPL-2.0
+"""vmrig - boot a Debian guest kernel under QEMU (TCG) with virtio-mem devices.
+
+Python 3 standard library only. The pieces:
+
+  Kernel     one unpacked Debian image package (scripts/deps.sh puts them in
+             /var/cache/virtio-mem/<kver>/root): vmlinuz, config, modules.
+  Initramfs  busybox-static with its applets, the guest kernel's virtio/PCI
+             modules where they are modules (6.1) rather than built in
+             (6.12), the module under test, the in-guest selftests, and an
+             /init that loads the modules and serves a command loop on ttyS1.
+  QMP        line-oriented JSON client on a unix socket.
+  Shell      the guest command channel: ttyS1 is a unix socket on the host.
+             The host sends "<id> <base64 of a shell script>\\n"; the guest
+             runs it with sh (stdin /dev/null, stdout+stderr to the port) and
+             then writes "\\n@@VMRIG-END <id> <rc>@@\\n".
+  VM         qemu-system-x86_64 -machine q35 -accel tcg plus all of the above,
+             with helpers for the things tests look at.
+
+The console (ttyS0: kernel log and /init's messages) goes to a log file;
+console_problems() scans it for kernel warnings, oopses and the like.
+
+Background processes started in the guest must redirect their output (for
+example "memfill 512 >/tmp/mf.log 2>&1 &"), or it mixes into the channel.
+"""
+
+import base64
+import hashlib
+import json
+import lzma
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+VMCACHE = os.environ.get('VMCACHE', '/var/cache/virtio-mem')
+BUILD = os.path.join(REPO, 'build', 'vmtest')
+SELFTESTS = os.path.join(REPO, 'tools', 'testing', 'selftests', 'virtio_mem')
+QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
+BUSYBOX = os.environ.get('BUSYBOX', '/bin/busybox')
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Lines in the guest console that fail a test. "Call Trace" catches the
+# reports that have no headline of their own (allocation failure dumps,
+# hung tasks, RCU stalls); the taint line for an unsigned or out-of-tree
+# module matches none of these.
+CONSOLE_PATTERNS = [
+    r'WARNING:',
+    r'BUG:',
+    r'kernel BUG at',
+    r'Oops',
+    r'general protection fault',
+    r'Kernel panic',
+    r'lockdep',
+    r'possible recursive locking',
+    r'possible circular locking',
+    r'inconsistent lock state',
+    r'KASAN',
+    r'UBSAN',
+    r'Call Trace',
+    r'detected stalls? on CPU',
+    r'blocked for more than \d+ seconds',
+]
+CONSOLE_RE = re.compile('|'.join(CONSOLE_PATTERNS))
+
+
+class VMError(Exception):
+    pass
+
+
+def parse_size(s):
+    """'16G' / '130M' / '2m' / '4096' -> bytes."""
+    if isinstance(s, int):
+        return s
+    m = re.fullmatch(r'\s*(\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*', str(s))
+    if not m:
+        raise ValueError('bad size %r' % (s,))
+    mult = {'': 1, 'k': KiB, 'm': MiB, 'g': GiB, 't': 1024 * GiB}
+    return int(m.group(1)) * mult[m.group(2).lower()]
+
+
+def fmt_size(n):
+    """bytes -> short human string ('130M', '16G', '1536K')."""
+    for unit, mult in (('T', 1024 * GiB), ('G', GiB), ('M', MiB),
+                       ('K', KiB)):
+        if n and n % mult == 0:
+            return '%d%s' % (n // mult, unit)
+    if n >= GiB:
+        return '%.2fG' % (n / GiB)
+    if n >= MiB:
+        return '%.1fM' % (n / MiB)
+    return str(n)
+
+
+def wait_for(pred, timeout, interval=0.25, what='condition', alive=None):
+    """Poll pred() until it returns a true value; return that value.
+
+    Raises TimeoutError naming @what after @timeout seconds. @alive, if
+    given, is called each round and may raise (e.g. QEMU died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if alive:
+            alive()
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise TimeoutError('timed out after %ss waiting for %s'
+                               % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- kernel
+
+class Kernel:
+    """One unpacked Debian kernel image package."""
+
+    def __init__(self, kver, cache=VMCACHE):
+        self.kver = kver
+        self.root = os.path.join(cache, kver, 'root')
+        self.vmlinuz = os.path.join(self.root, 'boot', 'vmlinuz-' + kver)
+        self.moddir = os.path.join(self.root, 'lib', 'modules', kver)
+        if not os.path.exists(self.vmlinuz):
+            raise VMError('%s missing: run "make deps" (scripts/deps.sh)'
+                          % self.vmlinuz)
+        self.config = {}
+        with open(os.path.join(self.root, 'boot', 'config-' + kver)) as f:
+            for line in f:
+                m = re.match(r'(CONFIG_\w+)=(.*)', line)
+                if m:
+                    self.config[m.group(1)] = m.group(2)
+        self.deps = {}          # module name -> (path, [dep names])
+        with open(os.path.join(self.moddir, 'modules.dep')) as f:
+            for line in f:
+                path, _, rest = line.partition(':')
+                self.deps[self.modname(path)] = (
+                    path, [self.modname(p) for p in rest.split()])
+        self.builtin = set()
+        p = os.path.join(self.moddir, 'modules.builtin')
+        if os.path.exists(p):
+            with open(p) as f:
+                self.builtin = {self.modname(l.strip()) for l in f}
+
+    @staticmethod
+    def modname(path):
+        name = os.path.basename(path)
+        name = re.sub(r'\.ko(\.xz|\.zst|\.gz)?$', '', name)
+        return name.replace('-', '_')
+
+    def load_order(self, names):
+        """Modules (not built in) needed for @names, dependencies first."""
+        order = []
+
+        def visit(n):
+            n = n.replace('-', '_')
+            if n in order or n in self.builtin:
+                return
+            if n not in self.deps:
+                raise VMError('%s: no module %s' % (self.kver, n))
+            for d in self.deps[n][1]:
+                visit(d)
+            order.append(n)
+        for n in names:
+            visit(n)
+        return order
+
+    def module_file(self, name):
+        return os.path.join(self.moddir, self.deps[name][0])
+
+    def module_bytes(self, name):
+        return read_module(self.module_file(name))
+
+    def distro_virtio_mem(self):
+        return self.module_file('virtio_mem')
+
+
+def read_module(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    if path.endswith('.xz'):
+        data = lzma.decompress(data)
+    elif path.endswith('.zst') or path.endswith('.gz'):
+        raise VMError('%s: only .ko and .ko.xz are supported' % path)
+    return data
+
+
+def module_depends(data):
+    """The depends= list from a module's .modinfo."""
+    m = re.search(rb'(?:^|\0)depends=([^\0]*)\0', data)
+    if not m or not m.group(1):
+        return []
+    return [d.decode() for d in m.group(1).split(b',') if d]
+
+
+def module_vermagic(data):
+    m = re.search(rb'(?:^|\0)vermagic=([^\0]*)\0', data)
+    return m.group(1).decode() if m else None
+
+
+# ---------------------------------------------------------------- initramfs
+
+class Cpio:
+    """Minimal writer for the 'newc' cpio format the kernel unpacks."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.ino = 1
+        self.seen = set()
+
+    def _entry(self, name, mode, data=b'', nlink=1):
+        name = name.lstrip('/')
+        hdr = '070701' + ''.join('%08X' % v for v in (
+            self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0,
+            len(name) + 1, 0))
+        self.ino += 1
+        self.out += hdr.encode() + name.encode() + b'\0'
+        self.out += b'\0' * (-len(self.out) % 4)
+        self.out += data
+        self.out += b'\0' * (-len(self.out) % 4)
+
+    def dir(self, name, mode=0o755):
+        name = name.strip('/')
+        if not name or name in self.seen:
+            return
+        parent = os.path.dirname(name)
+        if parent:
+            self.dir(parent)
+        self.seen.add(name)
+        self._entry(name, stat.S_IFDIR | mode, nlink=2)
+
+    def file(self, name, data, mode=0o644):
+        name = name.strip('/')
+        self.dir(os.path.dirname(name))
+        if isinstance(data, str):
+            data = data.encode()
+        self.seen.add(name)
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name, target):
+        name = name.strip('/')
+        if name in self.seen:
+            return
+        self.dir(os.path.dirname(name))
+        self.seen.add(name)
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def node(self, name, mode, major, minor):
+        name = name.strip('/')
+        self.dir(os.path.dirname(name))
+        hdr = '070701' + ''.join('%08X' % v for v in (
+            self.ino, mode, 0, 0, 1, 0, 0, 0, 0, major, minor,
+            len(name) + 1, 0))
+        self.ino += 1
+        self.out += hdr.encode() + name.encode() + b'\0'
+        self.out += b'\0' * (-len(self.out) % 4)
+
+    def finish(self):
+        self._entry('TRAILER!!!', 0, nlink=1)
+        self.out += b'\0' * (-len(self.out) % 512)
+        return bytes(self.out)
+
+
+INIT = r'''#!/bin/sh
+# /init of the vmrig initramfs (generated by tools/testing/virtio_mem/vmrig.py)
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# Nothing may load modules behind the rig's back (no udev, no modprobe).
+echo /bin/false >/proc/sys/kernel/modprobe
+. /etc/vmrig.conf
+
+for m in $VMRIG_BASE_MODULES; do
+	insmod /lib/vmrig/$m.ko || echo "vmrig: insmod $m failed"
+done
+if [ "$VMRIG_LOAD" = 1 ] && [ -f /lib/vmrig/test/virtio_mem.ko ]; then
+	insmod /lib/vmrig/test/virtio_mem.ko $VMRIG_MODPARAMS
+	echo "vmrig: insmod virtio_mem (module under test) rc=$?"
+fi
+
+serve() {
+	stty -F /dev/ttyS1 raw -echo 115200 || return
+	exec 3<>/dev/ttyS1
+	printf '\n@@VMRIG-READY@@\n' >&3
+	while IFS= read -r line <&3; do
+		id=${line%% *}
+		printf '%s' "${line#* }" | base64 -d >/tmp/.vmrig.cmd
+		(cd /root && exec sh /tmp/.vmrig.cmd) </dev/null >&3 2>&3
+		rc=$?
+		printf '\n@@VMRIG-END %s %s@@\n' "$id" "$rc" >&3
+	done
+	exec 3>&-
+}
+echo "vmrig: guest ready, serving commands on ttyS1"
+while :; do
+	serve
+	sleep 1
+done
+'''
+
+
+def busybox_applets():
+    out = subprocess.run([BUSYBOX, '--list-full'], check=True,
+                         capture_output=True, text=True).stdout
+    return [l.strip() for l in out.splitlines() if l.strip()]
+
+
+def build_selftests(outdir):
+    """Build the in-guest selftests and install them into @outdir."""
+    objdir = os.path.join(BUILD, 'selftests-obj')
+    os.makedirs(objdir, exist_ok=True)
+    if os.path.isdir(outdir):
+        shutil.rmtree(outdir)
+    r = subprocess.run(['make', '-s', '-C', SELFTESTS, 'OUTPUT=' + objdir,
+                        'INSTALL_PATH=' + outdir, 'install'],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise VMError('building selftests failed:\n' + r.stdout + r.stderr)
+
+
+def build_initramfs(kernel, module, out, modparams='', load=True):
+    """Write the initramfs for one boot to @out.
+
+    @module: path to a virtio_mem.ko (or .ko.xz), or None for none."""
+    cp = Cpio()
+    for d in ('bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev',
+              'tmp', 'root', 'etc', 'lib/vmrig/test', 'sys/kernel/debug'):
+        cp.dir(d)
+    cp.node('dev/console', stat.S_IFCHR | 0o600, 5, 1)
+    cp.node('dev/null', stat.S_IFCHR | 0o666, 1, 3)
+    with open(BUSYBOX, 'rb') as f:
+        cp.file('bin/busybox', f.read(), 0o755)
+    for a in busybox_applets():
+        if a.strip('/') != 'bin/busybox':
+            cp.symlink(a, '/bin/busybox')
+    cp.file('init', INIT, 0o755)
+
+    # Modules of the guest kernel: what virtio-pci needs, plus whatever the
+    # module under test depends on. Under /lib/vmrig, where no modprobe
+    # looks; the distro's virtio_mem.ko is only there if it is under test.
+    mod_data = read_module(module) if module else None
+    wanted = ['virtio_pci']
+    if mod_data:
+        wanted += module_depends(mod_data)
+    base = [m for m in kernel.load_order(wanted)
+            if m not in ('virtio_mem',)]
+    for m in base:
+        cp.file('lib/vmrig/%s.ko' % m, kernel.module_bytes(m))
+    if mod_data:
+        cp.file('lib/vmrig/test/virtio_mem.ko', mod_data)
+
+    # Selftests.
+    stdir = os.path.join(BUILD, 'selftests')
+    build_selftests(stdir)
+    for name in sorted(os.listdir(stdir)):
+        p = os.path.join(stdir, name)
+        with open(p, 'rb') as f:
+            data = f.read()
+        mode = 0o755 if os.access(p, os.X_OK) else 0o644
+        cp.file('selftests/virtio_mem/' + name, data, mode)
+        if mode & 0o111 and not name.endswith('.list'):
+            cp.symlink('usr/bin/' + name,
+                       '/selftests/virtio_mem/' + name)
+
+    conf = ('VMRIG_BASE_MODULES="%s"\nVMRIG_LOAD=%d\nVMRIG_MODPARAMS="%s"\n'
+            'VMRIG_KVER="%s"\n' % (' '.join(base), 1 if load else 0,
+                                    modparams, kernel.kver))
+    cp.file('etc/vmrig.conf', conf)
+    cp.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n')
+    data = cp.finish()
+    with open(out, 'wb') as f:
+        f.write(data)
+    return base
+
+
+# ---------------------------------------------------------------- QMP
+
+class QMPError(VMError):
+    pass
+
+
+class QMP:
+    def __init__(self, path, timeout=30):
+        self.sock = connect_unix(path, timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b''
+        self.events = []
+        greeting = self._recv()
+        if 'QMP' not in greeting:
+            raise QMPError('unexpected QMP greeting %r' % greeting)
+        self.execute('qmp_capabilities')
+
+    def _recv(self):
+        while b'\n' not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise QMPError('QMP connection closed')
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b'\n')
+        return json.loads(line)
+
+    def execute(self, cmd, **args):
+        msg = {'execute': cmd}
+        if args:
+            msg['arguments'] = args
+        self.sock.sendall(json.dumps(msg).encode() + b'\n')
+        while True:
+            r = self._recv()
+            if 'event' in r:
+                self.events.append(r)
+                continue
+            if 'error' in r:
+                raise QMPError('%s: %s' % (cmd, r['error'].get('desc', r)))
+            return r.get('return')
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def connect_unix(path, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise VMError('cannot connect to %s' % path)
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- shell
+
+class Shell:
+    END_RE = re.compile(rb'\n@@VMRIG-END (\d+) (-?\d+)@@\n')
+    READY = b'@@VMRIG-READY@@'
+
+    def __init__(self, path, timeout=30):
+        self.sock = connect_unix(path, timeout)
+        self.buf = b''
+        self.seq = 0
+
+    def _fill(self, deadline, alive):
+        while True:
+            if alive:
+                alive()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.sock.settimeout(min(left, 0.5))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise VMError('guest shell channel closed')
+            self.buf += chunk
+            return
+
+    def wait_ready(self, timeout, alive=None):
+        deadline = time.monotonic() + timeout
+        while self.READY not in self.buf:
+            try:
+                self._fill(deadline, alive)
+            except TimeoutError:
+                raise VMError('guest did not come up within %ss' % timeout)
+        self.buf = self.buf.split(self.READY, 1)[1]
+        if self.buf.startswith(b'\n'):
+            self.buf = self.buf[1:]
+
+    def run(self, cmd, timeout=60, alive=None):
+        self.seq += 1
+        seq = self.seq
+        line = b'%d %s\n' % (seq, base64.b64encode(cmd.encode()))
+        self.sock.sendall(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.END_RE.search(self.buf)
+            while m and int(m.group(1)) != seq:
+                # The tail of an earlier command that timed out: drop it.
+                self.buf = self.buf[m.end():]
+                m = self.END_RE.search(self.buf)
+            if m:
+                out = self.buf[:m.start()]
+                self.buf = self.buf[m.end():]
+                return int(m.group(2)), out.decode('utf-8', 'replace')
+            try:
+                self._fill(deadline, alive)
+            except TimeoutError:
+                raise VMError('guest command timed out after %ss: %s'
+                              % (timeout, cmd.splitlines()[0][:200]))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- VM
+
+class MemDev:
+    """One virtio-mem-pci device and its memory backend."""
+
+    def __init__(self, id='vm0', size='16G', requested=0, block_size='2M',
+                 node=None, memaddr=None, extra=''):
+        self.id = id
+        self.size = parse_size(size)
+        self.requested = parse_size(requested)
+        self.block_size = parse_size(block_size)
+        self.node = node
+        self.memaddr = memaddr
+        self.extra = extra
+
+    def qemu_args(self):
+        dev = ('virtio-mem-pci,id=%s,memdev=mem-%s,requested-size=%d,'
+               'block-size=%d' % (self.id, self.id, self.requested,
+                                  self.block_size))
+        if self.node is not None:
+            dev += ',node=%d' % self.node
+        if self.memaddr is not None:
+            dev += ',memaddr=%d' % self.memaddr
+        if self.extra:
+            dev += ',' + self.extra
+        return ['-object', 'memory-backend-ram,id=mem-%s,size=%d,reserve=off'
+                % (self.id, self.size), '-device', dev]
+
+
+class VM:
+    """A guest. Use as a context manager, or call start()/stop().
+
+    kver       Debian kernel release (see Makefile SUPPORTED_KVERS)
+    module     path to virtio_mem.ko, 'distro' for the guest kernel's own,
+               or None to boot without one
+    devices    list of MemDev
+    boot_mem   boot memory ('1G')
+    numa       number of NUMA nodes (boot memory and CPUs split evenly)
+    cmdline    extra kernel command line
+    name       log name: the console goes to <logdir>/<name>.log
+    """
+
+    def __init__(self, kver, module='distro', devices=None, boot_mem='1G',
+                 smp=2, numa=0, cmdline='', name='vm', logdir=None,
+                 modparams='', load_module=True, maxmem_extra='0',
+                 verbose=False, boot_timeout=180):
+        self.kernel = Kernel(kver)
+        self.kver = kver
+        if module == 'distro':
+            module = self.kernel.distro_virtio_mem()
+        self.module = module
+        self.devices = devices if devices is not None else [MemDev()]
+        self.boot_mem = parse_size(boot_mem)
+        self.smp = smp
+        self.numa = numa
+        self.cmdline = cmdline
+        self.name = name
+        self.logdir = logdir or os.path.join(BUILD, kver)
+        self.modparams = modparams
+        self.load_module = load_module
+        self.maxmem_extra = parse_size(maxmem_extra)
+        self.verbose = verbose
+        self.boot_timeout = boot_timeout
+        self.proc = None
+        self.qmp = None
+        self.shell = None
+        self.tmpdir = None
+        self.log_path = os.path.join(self.logdir, name + '.log')
+        self.boot_time = None
+
+    # -- lifecycle
+
+    def qemu_cmd(self, initrd):
+        maxmem = self.boot_mem + self.maxmem_extra
+        for d in self.devices:
+            maxmem += d.size + (0 if d.memaddr is not None else GiB)
+        append = ('console=ttyS0,115200 panic=-1 mitigations=off '
+                  'no_timer_check ' + self.cmdline).strip()
+        cmd = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
+               '-smp', str(self.smp),
+               '-m', '%dM,maxmem=%dM' % (self.boot_mem // MiB, maxmem // MiB),
+               '-nodefaults', '-nographic', '-no-reboot',
+               '-chardev', 'file,id=con,path=' + self.log_path,
+               '-serial', 'chardev:con',
+               '-chardev', 'socket,id=sh,path=%s,server=on,wait=off'
+               % self.shell_path,
+               '-serial', 'chardev:sh',
+               '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
+               '-kernel', self.kernel.vmlinuz, '-initrd', initrd,
+               '-append', append]
+        if self.numa:
+            per = self.boot_mem // self.numa
+            for n in range(self.numa):
+                cpus = [c for c in range(self.smp) if c % self.numa == n]
+                cmd += ['-object', 'memory-backend-ram,id=ram-node%d,size=%d'
+                        % (n, per)]
+                node = 'node,nodeid=%d,memdev=ram-node%d' % (n, n)
+                if cpus:
+                    node += ',cpus=%d-%d' % (cpus[0], cpus[-1]) \
+                        if len(cpus) > 1 and cpus[-1] - cpus[0] == len(cpus) - 1 \
+                        else ',cpus=%d' % cpus[0]
+                cmd += ['-numa', node]
+        for d in self.devices:
+            cmd += d.qemu_args()
+        return cmd
+
+    def start(self):
+        os.makedirs(self.logdir, exist_ok=True)
+        self.tmpdir = tempfile.mkdtemp(prefix='vmrig-')
+        self.shell_path = os.path.join(self.tmpdir, 'shell.sock')
+        self.qmp_path = os.path.join(self.tmpdir, 'qmp.sock')
+        initrd = os.path.join(self.tmpdir, 'initramfs.cpio')
+        build_initramfs(self.kernel, self.module, initrd, self.modparams,
+                        self.load_module)
+        if os.path.exists(self.log_path):
+            os.unlink(self.log_path)
+        cmd = self.qemu_cmd(initrd)
+        with open(os.path.join(self.logdir, self.name + '.cmd'), 'w') as f:
+            f.write(' '.join(shell_quote(c) for c in cmd) + '\n')
+        self.qemu_err = open(os.path.join(self.tmpdir, 'qemu.stderr'), 'w+')
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.qemu_err,
+                                     stderr=subprocess.STDOUT)
+        try:
+            self.qmp = QMP(self.qmp_path)
+            self.shell = Shell(self.shell_path)
+            self.shell.wait_ready(self.boot_timeout, alive=self.alive)
+        except Exception:
+            self.stop()
+            raise
+        self.boot_time = time.monotonic() - t0
+        return self
+
+    def alive(self):
+        if self.proc and self.proc.poll() is not None:
+            self.qemu_err.seek(0)
+            err = self.qemu_err.read().strip()
+            raise VMError('QEMU exited with %s%s; console: %s'
+                          % (self.proc.returncode,
+                             (': ' + err) if err else '', self.log_path))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                if self.qmp:
+                    self.qmp.execute('quit')
+            except (VMError, OSError, ValueError):
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for c in (self.qmp, self.shell):
+            if c:
+                c.close()
+        self.qmp = self.shell = None
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- guest
+
+    def run(self, cmd, timeout=60):
+        """Run @cmd with sh in the guest; return (rc, output)."""
+        if self.verbose:
+            first = cmd.strip().splitlines()[0] if cmd.strip() else ''
+            print('  guest$ ' + first + (' ...' if '\n' in cmd.strip()
+                                          else ''), file=sys.stderr)
+        rc, out = self.shell.run(cmd, timeout, alive=self.alive)
+        if self.verbose and out.strip():
+            lines = out.rstrip('\n').splitlines()
+            for l in lines[:25]:
+                print('  | ' + l, file=sys.stderr)
+            if len(lines) > 25:
+                print('  | ... (%d more lines)' % (len(lines) - 25),
+                      file=sys.stderr)
+            if rc:
+                print('  | (rc %d)' % rc, file=sys.stderr)
+        return rc, out
+
+    def check(self, cmd, timeout=60):
+        """Run @cmd; raise VMError unless it exits 0; return its output."""
+        rc, out = self.run(cmd, timeout)
+        if rc:
+            raise VMError('guest command failed (rc %d): %s\n%s'
+                          % (rc, cmd, out))
+        return out
+
+    def meminfo(self):
+        out = self.check('cat /proc/meminfo')
+        info = {}
+        for l in out.splitlines():
+            m = re.match(r'(\S+):\s+(\d+)', l)
+            if m:
+                info[m.group(1)] = int(m.group(2))
+        return info
+
+    def memtotal_kb(self):
+        out = self.check("sed -n 's/^MemTotal: *//p' /proc/meminfo")
+        return int(out.split()[0])
+
+    def block_size(self):
+        return int(self.check(
+            'cat /sys/devices/system/memory/block_size_bytes').strip(), 16)
+
+    def memory_blocks(self):
+        """{block id: {'state', 'zones', 'node', 'start'}} for all blocks."""
+        out = self.check(r'''
+cd /sys/devices/system/memory || exit 1
+read bs <block_size_bytes; echo "bs $bs"
+for d in memory[0-9]*; do
+	read s <$d/state; z=; read z <$d/valid_zones 2>/dev/null
+	echo "b ${d#memory} $s ${z:-none}"
+done
+for f in /sys/devices/system/node/node[0-9]*/memory[0-9]*; do
+	[ -e "$f" ] || continue
+	n=${f#/sys/devices/system/node/node}; echo "n ${n%%/*} ${f##*/memory}"
+done''')
+        bs, blocks = 0, {}
+        for l in out.splitlines():
+            p = l.split()
+            if p[0] == 'bs':
+                bs = int(p[1], 16)
+            elif p[0] == 'b':
+                blocks[int(p[1])] = {'state': p[2], 'zones': p[3:],
+                                     'node': None}
+            elif p[0] == 'n' and int(p[2]) in blocks:
+                blocks[int(p[2])]['node'] = int(p[1])
+        for i, b in blocks.items():
+            b['start'] = i * bs
+        self._bs = bs
+        return blocks
+
+    def blocks_in(self, dev_id, blocks=None):
+        """The memory blocks lying in device @dev_id's region."""
+        blocks = self.memory_blocks() if blocks is None else blocks
+        start, size = self.region(dev_id)
+        return {i: b for i, b in blocks.items()
+                if b['start'] >= start and b['start'] < start + size}
+
+    def dmesg(self):
+        return self.check('dmesg')
+
+    def console(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def console_problems(self):
+        """Console lines matching CONSOLE_PATTERNS, with line numbers."""
+        return [(i + 1, l) for i, l in enumerate(self.console().splitlines())
+                if CONSOLE_RE.search(l)]
+
+    def console_excerpt(self, context=20, limit=120):
+        lines = self.console().splitlines()
+        hits = [i for i, l in enumerate(lines) if CONSOLE_RE.search(l)]
+        if not hits:
+            return '\n'.join(lines[-context:])
+        a = max(0, hits[0] - 5)
+        return '\n'.join(lines[a:a + limit])
+
+    # -- host side
+
+    def memory_devices(self):
+        """{id: data} from query-memory-devices (virtio-mem only)."""
+        return {d['data']['id']: d['data']
+                for d in self.qmp.execute('query-memory-devices')
+                if d.get('type') == 'virtio-mem'}
+
+    def region(self, dev_id):
+        d = self.memory_devices()[dev_id]
+        return d['memaddr'], d['max-size']
+
+    def set_requested(self, dev_id, size):
+        size = parse_size(size)
+        if self.verbose:
+            print('  host: %s requested-size=%s' % (dev_id, fmt_size(size)),
+                  file=sys.stderr)
+        self.qmp.execute('qom-set', path='/machine/peripheral/' + dev_id,
+                         property='requested-size', value=size)
+
+    def qom_get(self, dev_id, prop):
+        return self.qmp.execute('qom-get', path='/machine/peripheral/' +
+                                dev_id, property=prop)
+
+    def plugged(self, dev_id):
+        return self.qom_get(dev_id, 'size')
+
+    def requested(self, dev_id):
+        return self.qom_get(dev_id, 'requested-size')
+
+    def wait_plugged(self, dev_id, size, timeout=120):
+        size = parse_size(size)
+        return wait_for(lambda: self.plugged(dev_id) == size, timeout,
+                        what='%s plugged size == %s (now %s)'
+                        % (dev_id, fmt_size(size), 'see log'),
+                        alive=self.alive)
+
+    def wait_stable(self, dev_id, quiet=3.0, timeout=120):
+        """Wait until @dev_id's plugged size has not grown for @quiet s.
+
+        Returns the final size. (A shrinking size counts as stable.)"""
+        deadline = time.monotonic() + timeout
+        last = self.plugged(dev_id)
+        since = time.monotonic()
+        while True:
+            self.alive()
+            time.sleep(0.25)
+            cur = self.plugged(dev_id)
+            if cur > last:
+                since = time.monotonic()
+            last = cur
+            if time.monotonic() - since >= quiet:
+                return cur
+            if time.monotonic() > deadline:
+                raise TimeoutError('%s size still growing after %ss'
+                                   % (dev_id, timeout))
+
+    def system_reset(self):
+        self.qmp.execute('system_reset')
+
+    def wait(self, pred, timeout, what='condition', interval=0.25):
+        return wait_for(pred, timeout, interval, what, alive=self.alive)
+
+
+def shell_quote(s):
+    if re.fullmatch(r'[\w@%+=:,./-]+', s):
+        return s
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def resolve_module(kver, module):
+    """'distro' stays 'distro'; a path must exist."""
+    if module in (None, 'distro', 'none'):
+        return None if module == 'none' else 'distro'
+    if not os.path.exists(module):
+        raise VMError('%s does not exist (build it with "make modules '
+                      'KVER=%s")' % (module, kver))
+    return os.path.abspath(module)
