@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of the in-tree virtio-mem driver, plus the project's
+# test tiers. See README.md.
+#
+#   make                    build drivers/virtio/virtio_mem.ko for $(KVER)
+#   make KVER=<release>     ... for another installed kernel
+#   make modules-all        build for every supported kernel into build/<kver>/
+#   make deps               install everything the project needs (idempotent)
+#   make lint               checkpatch --strict + sparse over our sources
+#   make unit               userspace tier
+#   make vmtest [KVER=..]   VM tier (default: every supported kernel)
+#   make check              lint + unit + build + vmtest, every kernel
+#   make run                the demo: a guest that follows the host's resizes
+#   make vm [KVER=..]       boot a guest by hand (see tools/testing/virtio_mem)
+
+SUPPORTED_KVERS := 6.12.95+deb12-amd64 6.1.0-50-amd64
+KVER ?= $(firstword $(SUPPORTED_KVERS))
+KDIR ?= /lib/modules/$(KVER)/build
+PYTHON ?= python3
+RIG := tools/testing/virtio_mem
+BUILD := build
+
+# The in-tree Makefile keys on this, as Kconfig would.
+export CONFIG_VIRTIO_MEM := m
+
+.PHONY: all modules modules-all clean deps lint unit vmtest check run vm \
+	bench help
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+	mkdir -p $(BUILD)/$(KVER)
+	cp drivers/virtio/virtio_mem.ko $(BUILD)/$(KVER)/virtio_mem.ko
+
+# Build for each supported kernel in turn, failing on any compiler warning.
+modules-all:
+	@set -e; for k in $(SUPPORTED_KVERS); do \
+		echo "== build for $$k"; \
+		$(MAKE) --no-print-directory clean-tree KVER=$$k; \
+		$(MAKE) --no-print-directory modules KVER=$$k 2>&1 | \
+			tee $(BUILD)/build-$$k.log; \
+		if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
+			echo "build for $$k has warnings"; exit 1; fi; \
+	done
+
+clean-tree:
+	mkdir -p $(BUILD)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null
+
+clean: clean-tree
+	rm -rf $(BUILD)
+	$(MAKE) -C $(RIG) clean
+
+deps:
+	scripts/deps.sh
+
+lint:
+	scripts/lint.sh
+
+unit:
+	$(MAKE) -C $(RIG) unit
+
+vmtest:
+	@set -e; for k in $(if $(filter command line,$(origin KVER)),$(KVER),$(SUPPORTED_KVERS)); do \
+		test -f $(BUILD)/$$k/virtio_mem.ko || \
+			$(MAKE) --no-print-directory modules KVER=$$k; \
+		$(PYTHON) $(RIG)/vmtest.py --kver $$k \
+			--module $(BUILD)/$$k/virtio_mem.ko; \
+	done
+
+check: deps
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) modules-all
+	$(MAKE) vmtest
+
+run: deps
+	test -f $(BUILD)/$(KVER)/virtio_mem.ko || $(MAKE) modules
+	$(PYTHON) $(RIG)/demo.py --kver $(KVER) --module $(BUILD)/$(KVER)/virtio_mem.ko
+
+vm:
+	test -f $(BUILD)/$(KVER)/virtio_mem.ko || $(MAKE) modules
+	$(PYTHON) $(RIG)/vm.py --kver $(KVER) --module $(BUILD)/$(KVER)/virtio_mem.ko
+
+bench:
+	$(PYTHON) bench/bench.py

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio-mem: the driver's shared definitions (kernel side only).
+ *
+ * See virtio_mem_core.c for the overview.
+ */
+
+#ifndef _VIRTIO_MEM_H
+#define _VIRTIO_MEM_H
+
+#include <linux/atomic.h>
+#include <linux/hrtimer.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/virtio_mem.h>
+
+#include "virtio_mem_state.h"
+#include "virtio_mem_policy.h"
+
+/* Why the device is not (yet) at requested_size; one word each in sysfs. */
+enum virtio_mem_why {
+	/* At requested_size, or as close as the geometry allows. */
+	VIRTIO_MEM_WHY_OK = 0,
+	/* Working on it. */
+	VIRTIO_MEM_WHY_WORKING,
+	/* Added memory is not being onlined by user space; waiting. */
+	VIRTIO_MEM_WHY_OFFLINE_LIMIT,
+	/* The usable region is full. */
+	VIRTIO_MEM_WHY_NO_SPACE,
+	/* The device answered BUSY; retrying with backoff. */
+	VIRTIO_MEM_WHY_BUSY,
+	/* The device refused (NACK); waiting for a config change. */
+	VIRTIO_MEM_WHY_NACK,
+	/* Out of memory for the memmap or our state; retrying. */
+	VIRTIO_MEM_WHY_NOMEM,
+	/* Linux refused to add memory; retrying. */
+	VIRTIO_MEM_WHY_ADD_FAILED,
+	/* Shrinking is not supported by this driver version. */
+	VIRTIO_MEM_WHY_NO_UNPLUG,
+	/* The device or our bookkeeping failed; nothing more is sent. */
+	VIRTIO_MEM_WHY_BROKEN,
+	VIRTIO_MEM_WHY_COUNT
+};
+
+/* Request types and response codes, for the counters. */
+#define VIRTIO_MEM_NR_REQ_TYPES		4
+#define VIRTIO_MEM_NR_RESP_TYPES	4
+
+/**
+ * struct virtio_mem - one virtio-mem device
+ *
+ * Locking:
+ * - @hotplug_mutex protects @sbm and @why. The memory notifier takes it
+ *   when one of our memory blocks starts going online or offline and drops
+ *   it when that ends, so the online_page callback and the notifier see a
+ *   stable state; never hold it across add_memory_driver_managed() or
+ *   offline_and_remove_memory(), which call the notifier.
+ * - Requests to the device are sent only by the worker, by probe before
+ *   the worker can run, and by remove after it stopped: one at a time, no
+ *   lock needed. @req and @resp belong to that one sender.
+ * - @removal_lock protects @removing, which stops new work and retries.
+ * - @cfg is written by the worker only.
+ */
+struct virtio_mem {
+	struct virtio_device *vdev;
+	struct virtqueue *vq;
+	wait_queue_head_t host_resp;
+	struct virtio_mem_req req;
+	struct virtio_mem_resp resp;
+
+	struct virtio_mem_cfg cfg;
+	struct virtio_mem_geo geo;
+	int nid;
+	int mgid;
+	bool acpi_pxm;
+	struct resource *parent_resource;
+	const char *resource_name;
+
+	struct mutex hotplug_mutex;
+	struct virtio_mem_sbm sbm;
+	enum virtio_mem_why why;
+	u64 offline_limit;
+
+	struct work_struct wq;
+	atomic_t config_changed;
+	struct hrtimer retry_timer;
+	unsigned int retry_ms;
+	bool unplug_all_required;
+	bool broken;
+
+	spinlock_t removal_lock;
+	bool removing;
+
+	struct notifier_block memory_notifier;
+	/* Entry in the device list the online_page callback looks at. */
+	struct list_head next;
+
+	struct {
+		atomic64_t req[VIRTIO_MEM_NR_REQ_TYPES][VIRTIO_MEM_NR_RESP_TYPES];
+		atomic64_t plugged_bytes;
+		atomic64_t retries;
+	} stats;
+};
+
+/* virtio_mem_device.c */
+int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg);
+int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size);
+int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size);
+int virtio_mem_send_unplug_all(struct virtio_mem *vm);
+void virtio_mem_vq_done(struct virtqueue *vq);
+
+/* virtio_mem_mm.c */
+int virtio_mem_mm_register(struct virtio_mem *vm);
+void virtio_mem_mm_unregister(struct virtio_mem *vm);
+int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
+int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id);
+int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
+					unsigned long mb_id);
+void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
+bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
+
+/* virtio_mem_sbm.c */
+int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
+void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
+
+/* virtio_mem_core.c */
+void virtio_mem_retry(struct virtio_mem *vm);
+void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why);
+
+#endif /* _VIRTIO_MEM_H */

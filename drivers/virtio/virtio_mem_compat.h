@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio-mem: the differences between the supported kernels (6.1, 6.12),
+ * each behind one helper that names the upstream change it papers over.
+ * Nothing else in the driver tests LINUX_VERSION_CODE.
+ */
+
+#ifndef _VIRTIO_MEM_COMPAT_H
+#define _VIRTIO_MEM_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/mm.h>
+#include <linux/page-flags.h>
+
+/*
+ * "mm, treewide: redefine MAX_ORDER sanely" (6.4) made MAX_ORDER the
+ * largest order instead of one past it, and "mm, treewide: rename
+ * MAX_ORDER to MAX_PAGE_ORDER" (6.8) renamed it.
+ */
+#if defined(MAX_PAGE_ORDER)
+#define VIRTIO_MEM_MAX_ORDER	MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
+#define VIRTIO_MEM_MAX_ORDER	(MAX_ORDER - 1)
+#else
+#define VIRTIO_MEM_MAX_ORDER	MAX_ORDER
+#endif
+
+/*
+ * "mm/memory_hotplug: initialize memmap of !ZONE_DEVICE with PageOffline()
+ * instead of PageReserved()" (6.12): before it, the memmap of hot-added
+ * memory starts out PageReserved and generic_online_page() clears that;
+ * since, it starts out PageOffline and generic_online_page() clears that.
+ *
+ * virtio_mem_compat_keep_fresh() makes a page that the online_page callback
+ * keeps from the buddy PageOffline; virtio_mem_compat_release_fresh()
+ * prepares such a page for generic_online_page().
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline void virtio_mem_compat_keep_fresh(struct page *page)
+{
+	ClearPageReserved(page);
+	__SetPageOffline(page);
+}
+
+static inline void virtio_mem_compat_release_fresh(struct page *page)
+{
+	__ClearPageOffline(page);
+}
+#else
+static inline void virtio_mem_compat_keep_fresh(struct page *page)
+{
+}
+
+static inline void virtio_mem_compat_release_fresh(struct page *page)
+{
+}
+#endif
+
+#endif /* _VIRTIO_MEM_COMPAT_H */

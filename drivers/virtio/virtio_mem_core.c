@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mem: a paravirtualized memory device, guest driver.
+ *
+ * Overview
+ * ========
+ * The device exposes a region of guest-physical memory cut into device
+ * blocks. The host sets requested_size; we plug device blocks until the
+ * plugged size matches and hand the memory to Linux.
+ *
+ * Sub Block Mode (SBM), the mode for device blocks smaller than a Linux
+ * memory block: memory is added to Linux one memory block at a time, with
+ * add_memory_driver_managed() as "System RAM (virtio_mem)", and plugged in
+ * subblocks of max(pageblock, device block). The unplugged subblocks of an
+ * added block are kept "fake offline" by our online_page callback: never
+ * given to the buddy, PageOffline, never touched (C5, C6). A memory
+ * notifier tracks onlining and offlining by user space and lets blocks with
+ * fake-offline pages go offline. Big Block Mode (device blocks of a memory
+ * block or more) is refused at probe for now.
+ *
+ * What we rely on from core-mm: add_memory_driver_managed() with
+ * MHP_MERGE_RESOURCE | MHP_NID_IS_MGID and a dynamic memory group per
+ * device (so online policies such as auto-movable see the device as a
+ * unit); the online_page callback; MEM_GOING_OFFLINE letting PageOffline
+ * pages with no reference be skipped; offline_and_remove_memory().
+ *
+ * Files: virtio_mem_state.c (block/subblock state, pure),
+ * virtio_mem_policy.c (validation and decisions, pure), virtio_mem_device.c
+ * (config and requests), virtio_mem_mm.c (core-mm glue), virtio_mem_sbm.c
+ * (acting on plug decisions), this file (probe/remove and the worker).
+ *
+ * The worker is the only place that acts; everything that wants it to act
+ * (config change, onlining by user space, the retry timer) just queues it.
+ * Its retry policy is the one switch in virtio_mem_run_wq().
+ */
+
+#include <linux/crash_dump.h>
+#include <linux/ioport.h>
+#include <linux/memory.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/numa.h>
+#include <linux/slab.h>
+#include <linux/virtio_config.h>
+#if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
+#include <linux/acpi.h>
+#endif
+
+#include "virtio_mem.h"
+
+/*
+ * Retry delays after a transient failure (device BUSY, -ENOMEM, an add
+ * that failed): short at first, because under emulation or migration the
+ * cause often clears within a second, then doubling so that a device that
+ * stays busy for minutes costs one request a minute.
+ */
+#define VIRTIO_MEM_RETRY_MS_MIN		1000
+#define VIRTIO_MEM_RETRY_MS_MAX		60000
+
+/* Stop adding memory while this much added memory sits offline. */
+#define VIRTIO_MEM_OFFLINE_LIMIT	(1ULL << 30)
+
+static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
+	[VIRTIO_MEM_WHY_OK] = "ok",
+	[VIRTIO_MEM_WHY_WORKING] = "working",
+	[VIRTIO_MEM_WHY_OFFLINE_LIMIT] = "offline_limit",
+	[VIRTIO_MEM_WHY_NO_SPACE] = "no_space",
+	[VIRTIO_MEM_WHY_BUSY] = "busy",
+	[VIRTIO_MEM_WHY_NACK] = "nack",
+	[VIRTIO_MEM_WHY_NOMEM] = "nomem",
+	[VIRTIO_MEM_WHY_ADD_FAILED] = "add_failed",
+	[VIRTIO_MEM_WHY_NO_UNPLUG] = "no_unplug",
+	[VIRTIO_MEM_WHY_BROKEN] = "broken",
+};
+
+/**
+ * virtio_mem_set_why() - record why the device is where it is
+ * @vm: the device
+ * @why: the reason
+ *
+ * Says so in the log when the reason changes to one an operator must know.
+ */
+void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
+{
+	enum virtio_mem_why old;
+
+	mutex_lock(&vm->hotplug_mutex);
+	old = vm->why;
+	vm->why = why;
+	mutex_unlock(&vm->hotplug_mutex);
+
+	if (old == why)
+		return;
+	dev_dbg(&vm->vdev->dev, "now %s (was %s)\n", virtio_mem_why_names[why],
+		virtio_mem_why_names[old]);
+	switch (why) {
+	case VIRTIO_MEM_WHY_OFFLINE_LIMIT:
+		dev_info(&vm->vdev->dev,
+			 "paused: %llu MiB of added memory is offline; online it to continue\n",
+			 vm->offline_limit >> 20);
+		break;
+	case VIRTIO_MEM_WHY_NO_UNPLUG:
+		dev_info(&vm->vdev->dev,
+			 "requested size below plugged size: unplug is not supported yet\n");
+		break;
+	case VIRTIO_MEM_WHY_NO_SPACE:
+		dev_info(&vm->vdev->dev,
+			 "no usable memory left in the device region\n");
+		break;
+	default:
+		break;
+	}
+}
+
+/**
+ * virtio_mem_retry() - have the worker look at the device again
+ * @vm: the device
+ *
+ * Context: any, but not with interrupts disabled by the caller.
+ */
+void virtio_mem_retry(struct virtio_mem *vm)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vm->removal_lock, flags);
+	if (!vm->removing)
+		queue_work(system_freezable_wq, &vm->wq);
+	spin_unlock_irqrestore(&vm->removal_lock, flags);
+}
+
+static enum hrtimer_restart virtio_mem_timer_expired(struct hrtimer *timer)
+{
+	struct virtio_mem *vm = container_of(timer, struct virtio_mem,
+					     retry_timer);
+
+	virtio_mem_retry(vm);
+	return HRTIMER_NORESTART;
+}
+
+static void virtio_mem_retry_later(struct virtio_mem *vm)
+{
+	atomic64_inc(&vm->stats.retries);
+	hrtimer_start(&vm->retry_timer, ms_to_ktime(vm->retry_ms),
+		      HRTIMER_MODE_REL);
+	vm->retry_ms = min(vm->retry_ms * 2, VIRTIO_MEM_RETRY_MS_MAX);
+}
+
+static void virtio_mem_log_problem(struct virtio_mem *vm,
+				   const struct virtio_mem_cfg_problem *p)
+{
+	dev_err(&vm->vdev->dev, "bad device config: %s = 0x%llx: %s\n",
+		p->field, p->value, p->why);
+}
+
+/* Re-read the config the device may have changed. Worker only. */
+static int virtio_mem_refresh_config(struct virtio_mem *vm)
+{
+	struct virtio_mem_cfg_problem problem;
+	struct virtio_mem_cfg cfg;
+
+	virtio_mem_read_config(vm, &cfg);
+	if (virtio_mem_cfg_check_update(&vm->cfg, &cfg, &problem)) {
+		virtio_mem_log_problem(vm, &problem);
+		return -EIO;
+	}
+	vm->cfg = cfg;
+	return 0;
+}
+
+/* One pass: bring plugged_size toward requested_size. Worker only. */
+static int virtio_mem_resize(struct virtio_mem *vm)
+{
+	u64 plugged, requested;
+	int rc;
+
+	rc = virtio_mem_refresh_config(vm);
+	if (rc)
+		return rc;
+
+	if (vm->unplug_all_required) {
+		rc = virtio_mem_send_unplug_all(vm);
+		if (rc)
+			return rc;
+		vm->unplug_all_required = false;
+		dev_info(&vm->vdev->dev, "unplugged memory left from before\n");
+		/* UNPLUG_ALL may have shrunk the usable region. */
+		return -EAGAIN;
+	}
+
+	/* The host must not ask for more than is usable; plug what is. */
+	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
+	mutex_lock(&vm->hotplug_mutex);
+	plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
+	mutex_unlock(&vm->hotplug_mutex);
+
+	if (plugged != vm->cfg.plugged_size)
+		dev_warn_once(&vm->vdev->dev,
+			      "device reports %llu bytes plugged, driver knows of %llu\n",
+			      vm->cfg.plugged_size, plugged);
+
+	if (requested > plugged) {
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		return virtio_mem_sbm_plug(vm, requested - plugged);
+	}
+	if (requested < plugged)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static void virtio_mem_run_wq(struct work_struct *work)
+{
+	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
+	int rc;
+
+	if (vm->broken)
+		return;
+	hrtimer_cancel(&vm->retry_timer);
+again:
+	atomic_set(&vm->config_changed, 0);
+	rc = virtio_mem_resize(vm);
+
+	/* The whole retry policy. */
+	switch (rc) {
+	case 0:
+		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OK);
+		break;
+	case -EAGAIN:
+		/* The config changed under us: start over right away. */
+		goto again;
+	case -EOPNOTSUPP:
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_UNPLUG);
+		break;
+	case -ENOSPC:
+		/* Waits for the usable region to grow (a config change). */
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_SPACE);
+		break;
+	case -EDQUOT:
+		/* Waits for onlining; the memory notifier queues us. */
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OFFLINE_LIMIT);
+		break;
+	case -EPERM:
+		/* NACK: the device said no; asking again would be hammering. */
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NACK);
+		break;
+	case -ETXTBSY:
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BUSY);
+		virtio_mem_retry_later(vm);
+		break;
+	case -ENOMEM:
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NOMEM);
+		virtio_mem_retry_later(vm);
+		break;
+	case -EBUSY:
+	case -EEXIST:
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_ADD_FAILED);
+		virtio_mem_retry_later(vm);
+		break;
+	default:
+		/* -EIO (device ERROR, bad config) or a bug of ours. */
+		dev_err(&vm->vdev->dev,
+			"device or driver in an unexpected state (%d): stopping\n",
+			rc);
+		vm->broken = true;
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BROKEN);
+		break;
+	}
+}
+
+static void virtio_mem_config_changed(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm = vdev->priv;
+
+	atomic_set(&vm->config_changed, 1);
+	virtio_mem_retry(vm);
+}
+
+static int virtio_mem_init_vq(struct virtio_mem *vm)
+{
+	vm->vq = virtio_find_single_vq(vm->vdev, virtio_mem_vq_done,
+				       "guest-request");
+	return PTR_ERR_OR_ZERO(vm->vq);
+}
+
+/* The node the memory belongs to: ACPI PXM if negotiated (C2), else addr. */
+static int virtio_mem_node(struct virtio_mem *vm)
+{
+	int nid = NUMA_NO_NODE;
+
+#if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
+	if (virtio_has_feature(vm->vdev, VIRTIO_MEM_F_ACPI_PXM))
+		nid = pxm_to_node(vm->cfg.node_id);
+#endif
+	if (nid == NUMA_NO_NODE)
+		nid = memory_add_physaddr_to_nid(vm->cfg.addr);
+	return nid;
+}
+
+/* Read and validate the config, set up geometry and state. */
+static int virtio_mem_init(struct virtio_mem *vm)
+{
+	const struct range pluggable = mhp_get_pluggable_range(true);
+	struct virtio_mem_limits limits = {
+		.mb_size = memory_block_size_bytes(),
+		.pageblock_size = PAGE_SIZE << pageblock_order,
+		.pluggable_start = pluggable.start,
+		.pluggable_end = pluggable.end,
+	};
+	struct virtio_mem_cfg_problem problem;
+	int rc;
+
+	virtio_mem_read_config(vm, &vm->cfg);
+	rc = virtio_mem_cfg_check(&vm->cfg, PAGE_SIZE, &problem);
+	if (!rc)
+		rc = virtio_mem_geo_init(&vm->geo, &vm->cfg, &limits, &problem);
+	if (rc) {
+		virtio_mem_log_problem(vm, &problem);
+		return rc;
+	}
+	if (vm->geo.unusable_size)
+		dev_info(&vm->vdev->dev,
+			 "%llu MiB of the device region can never be used (outside whole memory blocks Linux can add)\n",
+			 vm->geo.unusable_size >> 20);
+
+	vm->nid = virtio_mem_node(vm);
+	vm->offline_limit = max_t(u64, VIRTIO_MEM_OFFLINE_LIMIT,
+				  2 * vm->geo.mb_size);
+	vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
+	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
+	vm->unplug_all_required = vm->cfg.plugged_size != 0;
+
+	return virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
+				   vm->geo.last_mb_id, vm->geo.sbs_per_mb);
+}
+
+/*
+ * Reserve the whole device region, so that nothing else (including /dev/mem)
+ * maps it, but leave it not busy so that add_memory can add children.
+ */
+static int virtio_mem_create_resource(struct virtio_mem *vm)
+{
+	const char *name = kstrdup(dev_name(&vm->vdev->dev), GFP_KERNEL);
+
+	if (!name)
+		return -ENOMEM;
+	vm->parent_resource = __request_mem_region(vm->cfg.addr,
+						   vm->cfg.region_size, name,
+						   IORESOURCE_SYSTEM_RAM |
+						   IORESOURCE_EXCLUSIVE);
+	if (!vm->parent_resource) {
+		kfree(name);
+		dev_err(&vm->vdev->dev,
+			"device region [0x%llx-0x%llx] is in use: memory from an earlier driver instance still there?\n",
+			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1);
+		return -EBUSY;
+	}
+	vm->parent_resource->flags &= ~IORESOURCE_BUSY;
+	return 0;
+}
+
+static void virtio_mem_delete_resource(struct virtio_mem *vm)
+{
+	const char *name = vm->parent_resource->name;
+
+	release_resource(vm->parent_resource);
+	kfree(vm->parent_resource);
+	kfree(name);
+	vm->parent_resource = NULL;
+}
+
+static int virtio_mem_probe(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm;
+	int rc;
+
+	BUILD_BUG_ON(sizeof(struct virtio_mem_req) != 24);
+	BUILD_BUG_ON(sizeof(struct virtio_mem_resp) != 10);
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config access disabled\n");
+		return -EINVAL;
+	}
+	if (is_kdump_kernel()) {
+		dev_info(&vdev->dev, "not touching the device in a kdump kernel\n");
+		return -EBUSY;
+	}
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	if (!vm)
+		return -ENOMEM;
+	vdev->priv = vm;
+	vm->vdev = vdev;
+	init_waitqueue_head(&vm->host_resp);
+	mutex_init(&vm->hotplug_mutex);
+	spin_lock_init(&vm->removal_lock);
+	INIT_WORK(&vm->wq, virtio_mem_run_wq);
+	hrtimer_init(&vm->retry_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	vm->retry_timer.function = virtio_mem_timer_expired;
+	INIT_LIST_HEAD(&vm->next);
+
+	rc = virtio_mem_init_vq(vm);
+	if (rc)
+		goto out_free_vm;
+
+	rc = virtio_mem_init(vm);
+	if (rc)
+		goto out_del_vq;
+
+	rc = virtio_mem_create_resource(vm);
+	if (rc)
+		goto out_destroy_state;
+
+	rc = memory_group_register_dynamic(vm->nid,
+					   PHYS_PFN(vm->geo.mb_size));
+	if (rc < 0)
+		goto out_delete_resource;
+	vm->mgid = rc;
+
+	vm->resource_name = kstrdup_const("System RAM (virtio_mem)",
+					  GFP_KERNEL);
+	if (!vm->resource_name) {
+		rc = -ENOMEM;
+		goto out_unregister_group;
+	}
+
+	rc = virtio_mem_mm_register(vm);
+	if (rc)
+		goto out_free_name;
+
+	virtio_device_ready(vdev);
+
+	dev_info(&vdev->dev,
+		 "region 0x%llx-0x%llx, block %llu KiB, subblock %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
+		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1,
+		 vm->cfg.block_size >> 10, vm->geo.sb_size >> 10, vm->nid,
+		 vm->cfg.plugged_size >> 20, vm->cfg.requested_size >> 20);
+
+	if (vm->cfg.requested_size || vm->unplug_all_required)
+		virtio_mem_retry(vm);
+	return 0;
+
+out_free_name:
+	kfree_const(vm->resource_name);
+out_unregister_group:
+	memory_group_unregister(vm->mgid);
+out_delete_resource:
+	virtio_mem_delete_resource(vm);
+out_destroy_state:
+	virtio_mem_sbm_destroy(&vm->sbm);
+out_del_vq:
+	vdev->config->del_vqs(vdev);
+out_free_vm:
+	kfree(vm);
+	vdev->priv = NULL;
+	return rc;
+}
+
+static void virtio_mem_remove(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm = vdev->priv;
+	unsigned long left;
+
+	spin_lock_irq(&vm->removal_lock);
+	vm->removing = true;
+	spin_unlock_irq(&vm->removal_lock);
+	cancel_work_sync(&vm->wq);
+	hrtimer_cancel(&vm->retry_timer);
+
+	/* Needs the notifier, so that blocks with holes can go offline. */
+	if (!vm->broken)
+		virtio_mem_sbm_remove_all(vm);
+	virtio_mem_mm_unregister(vm);
+
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+
+	left = vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED];
+	left = vm->sbm.next_mb_id - vm->sbm.first_mb_id - left;
+	if (left) {
+		/*
+		 * Linux could not give these blocks up. They stay added and
+		 * their unplugged parts fake offline, which nothing can undo
+		 * without us; so the region, its group and its name stay too.
+		 */
+		dev_warn(&vdev->dev,
+			 "%lu memory blocks still in use by Linux stay plugged; the device region stays reserved until reboot\n",
+			 left);
+	} else {
+		kfree_const(vm->resource_name);
+		memory_group_unregister(vm->mgid);
+		virtio_mem_delete_resource(vm);
+	}
+	virtio_mem_sbm_destroy(&vm->sbm);
+	kfree(vm);
+	vdev->priv = NULL;
+}
+
+#ifdef CONFIG_PM_SLEEP
+static int virtio_mem_freeze(struct virtio_device *vdev)
+{
+	/*
+	 * Block states would not survive hibernation, and without
+	 * PERSISTENT_SUSPEND not suspend-to-RAM either (C11). Refuse both.
+	 */
+	dev_err(&vdev->dev, "suspend and hibernation are not supported\n");
+	return -EPERM;
+}
+
+static int virtio_mem_restore(struct virtio_device *vdev)
+{
+	return -EPERM;
+}
+#endif
+
+static unsigned int virtio_mem_features[] = {
+#if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
+	VIRTIO_MEM_F_ACPI_PXM,
+#endif
+	VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+};
+
+static const struct virtio_device_id virtio_mem_id_table[] = {
+	{ VIRTIO_ID_MEM, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+static struct virtio_driver virtio_mem_driver = {
+	.feature_table = virtio_mem_features,
+	.feature_table_size = ARRAY_SIZE(virtio_mem_features),
+	.driver.name = KBUILD_MODNAME,
+	.driver.owner = THIS_MODULE,
+	.id_table = virtio_mem_id_table,
+	.probe = virtio_mem_probe,
+	.remove = virtio_mem_remove,
+	.config_changed = virtio_mem_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = virtio_mem_freeze,
+	.restore = virtio_mem_restore,
+#endif
+};
+
+module_virtio_driver(virtio_mem_driver);
+MODULE_DEVICE_TABLE(virtio, virtio_mem_id_table);
+MODULE_AUTHOR("The virtio-mem driver developers");
+MODULE_DESCRIPTION("virtio-mem: paravirtualized memory hot(un)plug");
+MODULE_LICENSE("GPL");

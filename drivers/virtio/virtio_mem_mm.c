@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mem: the glue to core-mm. The only file that touches struct page,
+ * memory hot(un)plug and the memory notifier.
+ *
+ * Unplugged subblocks of an online memory block are "fake offline": the
+ * online_page callback never hands them to the buddy, they carry
+ * PageOffline, and we hold a reference on each page so that nobody else
+ * takes them. Pages that were never handed to the buddy are also marked
+ * PageDirty, so that plugging them later routes them through
+ * generic_online_page(), which does the accounting a first onlining needs.
+ */
+
+#include <linux/memory.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/page-flags.h>
+#include <linux/rculist.h>
+
+#include "virtio_mem.h"
+#include "virtio_mem_compat.h"
+
+/*
+ * Devices whose memory the online_page callback handles. Readers: RCU.
+ * Writers hold virtio_mem_devices_mutex, which also covers registering
+ * the callback with the first device and restoring it after the last.
+ */
+static LIST_HEAD(virtio_mem_devices);
+static DEFINE_MUTEX(virtio_mem_devices_mutex);
+
+/**
+ * virtio_mem_mm_contains() - is a physical range inside the device region?
+ * @vm: the device
+ * @start: start of the range
+ * @size: its size
+ *
+ * Return: true if the whole range lies in the device region.
+ */
+bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size)
+{
+	return start >= vm->cfg.addr &&
+	       start + size <= vm->cfg.addr + vm->cfg.region_size;
+}
+
+/*
+ * Keep never-onlined pages away from the buddy: PageOffline, plus PageDirty
+ * to remember that they never went through generic_online_page().
+ */
+static void virtio_mem_mm_keep_fresh_offline(unsigned long pfn,
+					     unsigned long nr_pages)
+{
+	page_offline_begin();
+	for (; nr_pages--; pfn++) {
+		struct page *page = pfn_to_page(pfn);
+
+		virtio_mem_compat_keep_fresh(page);
+		SetPageDirty(page);
+	}
+	page_offline_end();
+}
+
+/**
+ * virtio_mem_mm_fake_online() - hand fake-offline pages to the buddy
+ * @pfn: first page, subblock aligned
+ * @nr_pages: number of pages, whole subblocks
+ *
+ * For subblocks that were just plugged. All pages of a subblock are alike.
+ */
+void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages)
+{
+	unsigned int order = VIRTIO_MEM_MAX_ORDER;
+	unsigned long i, j;
+
+	while (!IS_ALIGNED(pfn | nr_pages, 1UL << order))
+		order--;
+
+	for (i = 0; i < nr_pages; i += 1UL << order) {
+		struct page *page = pfn_to_page(pfn + i);
+
+		if (PageDirty(page)) {
+			for (j = 0; j < 1UL << order; j++) {
+				ClearPageDirty(page + j);
+				virtio_mem_compat_release_fresh(page + j);
+			}
+			generic_online_page(page, order);
+		} else {
+			for (j = 0; j < 1UL << order; j++)
+				__ClearPageOffline(page + j);
+			free_contig_range(pfn + i, 1UL << order);
+			adjust_managed_page_count(page, 1L << order);
+		}
+	}
+}
+
+/*
+ * online_page callback for memory in our region: plugged subblocks go to
+ * the buddy, unplugged ones stay fake offline (C5).
+ *
+ * Must be called with vm->hotplug_mutex held (the notifier took it at
+ * MEM_GOING_ONLINE).
+ */
+static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
+				       struct page *page, unsigned int order)
+{
+	const unsigned int sb_order = ilog2(vm->geo.sb_size) - PAGE_SHIFT;
+	const unsigned int chunk = min(order, sb_order);
+	const unsigned long end_pfn = page_to_pfn(page) + (1UL << order);
+	unsigned long pfn, mb_id;
+	unsigned int sb_id;
+	u64 addr;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (pfn = page_to_pfn(page); pfn < end_pfn; pfn += 1UL << chunk) {
+		addr = PFN_PHYS(pfn);
+		mb_id = virtio_mem_addr_to_mb_id(&vm->geo, addr);
+		sb_id = (addr - virtio_mem_mb_addr(&vm->geo, mb_id)) /
+			vm->geo.sb_size;
+		if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, 1))
+			generic_online_page(pfn_to_page(pfn), chunk);
+		else
+			virtio_mem_mm_keep_fresh_offline(pfn, 1UL << chunk);
+	}
+}
+
+static void virtio_mem_online_page_cb(struct page *page, unsigned int order)
+{
+	const u64 start = page_to_phys(page);
+	const u64 size = PFN_PHYS(1UL << order);
+	struct virtio_mem *vm;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(vm, &virtio_mem_devices, next) {
+		if (!virtio_mem_mm_contains(vm, start, size))
+			continue;
+		/*
+		 * The device cannot go away: its memory is being onlined and
+		 * remove waits for the hotplug_mutex we hold meanwhile.
+		 */
+		rcu_read_unlock();
+		virtio_mem_sbm_online_page(vm, page, order);
+		return;
+	}
+	rcu_read_unlock();
+	generic_online_page(page, order);
+}
+
+/*
+ * Going offline: drop our references on the fake-offline pages, so that
+ * offlining skips them instead of failing on pages it cannot migrate.
+ * Cancel: take them back.
+ */
+static void virtio_mem_sbm_fake_offline_refs(struct virtio_mem *vm,
+					     unsigned long mb_id, bool drop)
+{
+	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	unsigned int sb_id, count;
+	unsigned long pfn, i;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id, 0, &count);
+	     count;
+	     sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id,
+						   sb_id + count, &count)) {
+		pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
+		for (i = 0; i < count * sb_pages; i++) {
+			struct page *page = pfn_to_page(pfn + i);
+
+			if (!drop)
+				page_ref_inc(page);
+			else if (WARN_ON_ONCE(!page_ref_dec_and_test(page)))
+				dump_page(page, "fake-offline page referenced");
+		}
+	}
+}
+
+static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
+					 unsigned long action, void *arg)
+{
+	struct virtio_mem *vm = container_of(nb, struct virtio_mem,
+					     memory_notifier);
+	struct memory_notify *mhp = arg;
+	const u64 start = PFN_PHYS(mhp->start_pfn);
+	const u64 size = PFN_PHYS(mhp->nr_pages);
+	enum virtio_mem_sbm_mb_state state;
+	unsigned long mb_id;
+	bool movable;
+
+	if (!virtio_mem_mm_contains(vm, start, size))
+		return NOTIFY_DONE;
+	/* We only ever add whole, aligned memory blocks. */
+	if (WARN_ON_ONCE(size != vm->geo.mb_size || start % vm->geo.mb_size))
+		return NOTIFY_DONE;
+	mb_id = virtio_mem_addr_to_mb_id(&vm->geo, start);
+
+	switch (action) {
+	case MEM_GOING_OFFLINE:
+		mutex_lock(&vm->hotplug_mutex);
+		virtio_mem_sbm_fake_offline_refs(vm, mb_id, true);
+		break;
+	case MEM_GOING_ONLINE:
+		mutex_lock(&vm->hotplug_mutex);
+		break;
+	case MEM_CANCEL_OFFLINE:
+		virtio_mem_sbm_fake_offline_refs(vm, mb_id, false);
+		mutex_unlock(&vm->hotplug_mutex);
+		break;
+	case MEM_CANCEL_ONLINE:
+		mutex_unlock(&vm->hotplug_mutex);
+		break;
+	case MEM_OFFLINE:
+	case MEM_ONLINE:
+		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+		/* The memmap of offline memory is not to be trusted. */
+		movable = action == MEM_ONLINE &&
+			  page_zonenum(pfn_to_page(mhp->start_pfn)) ==
+			  ZONE_MOVABLE;
+		if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state)))
+			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+				virtio_mem_sbm_state_for(&vm->sbm, mb_id,
+							 action == MEM_ONLINE,
+							 movable));
+		mutex_unlock(&vm->hotplug_mutex);
+		/* Less memory offline: plugging may go on. */
+		if (action == MEM_ONLINE)
+			virtio_mem_retry(vm);
+		break;
+	default:
+		break;
+	}
+	return NOTIFY_OK;
+}
+
+/**
+ * virtio_mem_mm_register() - hook the device into core-mm
+ * @vm: the device
+ *
+ * Registers the memory notifier and, for the first device, the online_page
+ * callback.
+ *
+ * Return: 0 or a negative errno; nothing is left registered on failure.
+ */
+int virtio_mem_mm_register(struct virtio_mem *vm)
+{
+	int rc;
+
+	vm->memory_notifier.notifier_call = virtio_mem_memory_notifier_cb;
+	rc = register_memory_notifier(&vm->memory_notifier);
+	if (rc)
+		return rc;
+
+	mutex_lock(&virtio_mem_devices_mutex);
+	if (list_empty(&virtio_mem_devices)) {
+		rc = set_online_page_callback(&virtio_mem_online_page_cb);
+		if (rc) {
+			mutex_unlock(&virtio_mem_devices_mutex);
+			dev_err(&vm->vdev->dev,
+				"another driver owns the online_page callback\n");
+			unregister_memory_notifier(&vm->memory_notifier);
+			return rc;
+		}
+	}
+	list_add_rcu(&vm->next, &virtio_mem_devices);
+	mutex_unlock(&virtio_mem_devices_mutex);
+	return 0;
+}
+
+/**
+ * virtio_mem_mm_unregister() - undo virtio_mem_mm_register()
+ * @vm: the device
+ */
+void virtio_mem_mm_unregister(struct virtio_mem *vm)
+{
+	mutex_lock(&virtio_mem_devices_mutex);
+	list_del_rcu(&vm->next);
+	if (list_empty(&virtio_mem_devices))
+		restore_online_page_callback(&virtio_mem_online_page_cb);
+	mutex_unlock(&virtio_mem_devices_mutex);
+	synchronize_rcu();
+	unregister_memory_notifier(&vm->memory_notifier);
+}
+
+/**
+ * virtio_mem_mm_add_mb() - add one memory block to Linux
+ * @vm: the device
+ * @mb_id: the memory block; its plugged subblocks are already marked
+ *
+ * Auto-onlining, if configured, happens in here and calls our notifier:
+ * the caller must not hold vm->hotplug_mutex.
+ *
+ * Return: 0 or the errno of add_memory_driver_managed().
+ */
+int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
+{
+	const u64 addr = virtio_mem_mb_addr(&vm->geo, mb_id);
+
+	lockdep_assert_not_held(&vm->hotplug_mutex);
+	dev_dbg(&vm->vdev->dev, "adding memory block %lu\n", mb_id);
+	return add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
+					 vm->resource_name,
+					 MHP_MERGE_RESOURCE | MHP_NID_IS_MGID);
+}
+
+/**
+ * virtio_mem_mm_remove_mb() - remove one offline memory block from Linux
+ * @vm: the device
+ * @mb_id: the memory block
+ *
+ * Return: 0, or -EBUSY if it is online.
+ */
+int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id)
+{
+	lockdep_assert_not_held(&vm->hotplug_mutex);
+	return remove_memory(virtio_mem_mb_addr(&vm->geo, mb_id),
+			     vm->geo.mb_size);
+}
+
+/**
+ * virtio_mem_mm_offline_and_remove_mb() - offline and remove a memory block
+ * @vm: the device
+ * @mb_id: the memory block
+ *
+ * Migrates whatever is in use; may take long and may fail.
+ *
+ * Return: 0 or the errno of offline_and_remove_memory().
+ */
+int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
+					unsigned long mb_id)
+{
+	lockdep_assert_not_held(&vm->hotplug_mutex);
+	return offline_and_remove_memory(virtio_mem_mb_addr(&vm->geo, mb_id),
+					 vm->geo.mb_size);
+}

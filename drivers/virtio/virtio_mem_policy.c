@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mem: decisions. Config validation, geometry and what to plug next.
+ *
+ * Nothing here sleeps, allocates or talks to the device: the worker feeds
+ * in state and facts and acts on the answer, and the userspace harness
+ * does the same against its models.
+ */
+
+#include <linux/errno.h>
+#include <linux/kernel.h>
+#include <linux/log2.h>
+#include <linux/math64.h>
+#include <linux/minmax.h>
+
+#include "virtio_mem_policy.h"
+
+static int virtio_mem_problem(struct virtio_mem_cfg_problem *problem,
+			      const char *field, u64 value, const char *why)
+{
+	problem->field = field;
+	problem->value = value;
+	problem->why = why;
+	return -EINVAL;
+}
+
+/* The rules every size field follows, whatever the moment. */
+static int virtio_mem_cfg_check_sizes(const struct virtio_mem_cfg *cfg,
+				      struct virtio_mem_cfg_problem *problem)
+{
+	const u64 bs = cfg->block_size;
+
+	if (cfg->usable_region_size % bs)
+		return virtio_mem_problem(problem, "usable_region_size",
+					  cfg->usable_region_size,
+					  "not a multiple of block_size");
+	if (cfg->usable_region_size > cfg->region_size)
+		return virtio_mem_problem(problem, "usable_region_size",
+					  cfg->usable_region_size,
+					  "larger than region_size");
+	if (cfg->plugged_size % bs)
+		return virtio_mem_problem(problem, "plugged_size",
+					  cfg->plugged_size,
+					  "not a multiple of block_size");
+	if (cfg->plugged_size > cfg->region_size)
+		return virtio_mem_problem(problem, "plugged_size",
+					  cfg->plugged_size,
+					  "larger than region_size");
+	if (cfg->requested_size % bs)
+		return virtio_mem_problem(problem, "requested_size",
+					  cfg->requested_size,
+					  "not a multiple of block_size");
+	if (cfg->requested_size > cfg->region_size)
+		return virtio_mem_problem(problem, "requested_size",
+					  cfg->requested_size,
+					  "larger than region_size");
+	return 0;
+}
+
+/**
+ * virtio_mem_cfg_check() - validate a device config at probe
+ * @cfg: the config
+ * @page_size: the CPU page size
+ * @problem: filled in when the config is refused
+ *
+ * Return: 0 if the driver can work with @cfg, else -EINVAL.
+ */
+int virtio_mem_cfg_check(const struct virtio_mem_cfg *cfg, u64 page_size,
+			 struct virtio_mem_cfg_problem *problem)
+{
+	const u64 bs = cfg->block_size;
+
+	if (!bs || !is_power_of_2(bs))
+		return virtio_mem_problem(problem, "block_size", bs,
+					  "not a power of two");
+	if (bs < page_size)
+		return virtio_mem_problem(problem, "block_size", bs,
+					  "smaller than a page");
+	if (cfg->addr % bs)
+		return virtio_mem_problem(problem, "addr", cfg->addr,
+					  "not a multiple of block_size");
+	if (!cfg->region_size)
+		return virtio_mem_problem(problem, "region_size", 0,
+					  "empty region");
+	if (cfg->region_size % bs)
+		return virtio_mem_problem(problem, "region_size",
+					  cfg->region_size,
+					  "not a multiple of block_size");
+	if (cfg->addr + cfg->region_size < cfg->addr)
+		return virtio_mem_problem(problem, "region_size",
+					  cfg->region_size,
+					  "region wraps around the address space");
+	return virtio_mem_cfg_check_sizes(cfg, problem);
+}
+
+/**
+ * virtio_mem_cfg_check_update() - validate a config the device changed
+ * @old: the config checked before
+ * @cfg: the new one
+ * @problem: filled in when the new config is refused
+ *
+ * Only usable_region_size, plugged_size and requested_size may change.
+ *
+ * Return: 0 if @cfg is acceptable, else -EINVAL.
+ */
+int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
+				const struct virtio_mem_cfg *cfg,
+				struct virtio_mem_cfg_problem *problem)
+{
+	if (cfg->block_size != old->block_size)
+		return virtio_mem_problem(problem, "block_size",
+					  cfg->block_size, "changed");
+	if (cfg->addr != old->addr)
+		return virtio_mem_problem(problem, "addr", cfg->addr,
+					  "changed");
+	if (cfg->region_size != old->region_size)
+		return virtio_mem_problem(problem, "region_size",
+					  cfg->region_size, "changed");
+	return virtio_mem_cfg_check_sizes(cfg, problem);
+}
+
+/**
+ * virtio_mem_geo_init() - cut the device region into memory and subblocks
+ * @geo: filled in
+ * @cfg: a config that passed virtio_mem_cfg_check()
+ * @limits: what this kernel allows
+ * @problem: filled in when the driver cannot use the region
+ *
+ * Only whole memory blocks inside both the region and the physical range
+ * Linux can hot-add are used; the rest of the region is never plugged.
+ *
+ * Return: 0, -EINVAL if no memory block is usable, or -EOPNOTSUPP for a
+ * device that needs Big Block Mode.
+ */
+int virtio_mem_geo_init(struct virtio_mem_geo *geo,
+			const struct virtio_mem_cfg *cfg,
+			const struct virtio_mem_limits *limits,
+			struct virtio_mem_cfg_problem *problem)
+{
+	const u64 mb_size = limits->mb_size;
+	u64 start, end;
+
+	geo->mb_size = mb_size;
+	geo->sb_size = max(limits->pageblock_size, cfg->block_size);
+	geo->bbm = geo->sb_size >= mb_size;
+	if (geo->bbm) {
+		virtio_mem_problem(problem, "block_size", cfg->block_size,
+				   "as large as a memory block: needs Big Block Mode, not supported yet");
+		return -EOPNOTSUPP;
+	}
+	geo->sbs_per_mb = mb_size / geo->sb_size;
+
+	start = max(cfg->addr, limits->pluggable_start);
+	end = min(cfg->addr + cfg->region_size - 1, limits->pluggable_end);
+	if (start > end)
+		return virtio_mem_problem(problem, "addr", cfg->addr,
+					  "region outside the range Linux can hot-add");
+	/* Round inwards to whole memory blocks; end becomes exclusive. */
+	start = round_up(start, mb_size);
+	end = round_down(end + 1, mb_size);
+	if (start >= end)
+		return virtio_mem_problem(problem, "region_size",
+					  cfg->region_size,
+					  "region holds no whole memory block");
+	geo->first_mb_id = start / mb_size;
+	geo->last_mb_id = end / mb_size - 1;
+	geo->unusable_size = cfg->region_size - (end - start);
+	return 0;
+}
+
+/* Clip a run of subblocks to what lies inside the usable region. */
+static unsigned int virtio_mem_sbm_clip(const struct virtio_mem_geo *geo,
+					const struct virtio_mem_plug_facts *facts,
+					unsigned long mb_id, unsigned int sb_id,
+					unsigned int count)
+{
+	u64 start = virtio_mem_sb_addr(geo, mb_id, sb_id);
+	u64 fit;
+
+	if (start >= facts->usable_end)
+		return 0;
+	fit = div64_u64(facts->usable_end - start, geo->sb_size);
+	if (fit < count)
+		count = fit;
+	if (count > facts->nr_sbs)
+		count = facts->nr_sbs;
+	return count;
+}
+
+/* Fill the first hole of the first memory block in @state that has one. */
+static bool virtio_mem_sbm_plan_fill(const struct virtio_mem_sbm *sbm,
+				     const struct virtio_mem_geo *geo,
+				     const struct virtio_mem_plug_facts *facts,
+				     enum virtio_mem_sbm_mb_state state,
+				     struct virtio_mem_sbm_step *step)
+{
+	unsigned int sb_id, count;
+	unsigned long mb_id;
+
+	virtio_mem_sbm_for_each_mb(sbm, mb_id, state) {
+		sb_id = virtio_mem_sbm_find_unplugged(sbm, mb_id, 0, &count);
+		if (!count)
+			continue;
+		count = virtio_mem_sbm_clip(geo, facts, mb_id, sb_id, count);
+		if (!count)
+			continue;
+		*step = (struct virtio_mem_sbm_step) {
+			.mb_id = mb_id, .sb_id = sb_id, .count = count,
+		};
+		return true;
+	}
+	return false;
+}
+
+/**
+ * virtio_mem_sbm_plan_plug() - choose the next subblocks to plug
+ * @sbm: block state
+ * @geo: geometry
+ * @facts: what is wanted and allowed
+ * @step: filled in for VIRTIO_MEM_PLAN_STEP
+ *
+ * Holes in added memory blocks come first, offline ones before online ones
+ * (no pages to hand to the buddy), movable before kernel (memory that can
+ * be taken back later). Only then is a new memory block used, the lowest
+ * free one, and only while the offline limit allows adding one.
+ *
+ * Return: what to do.
+ */
+enum virtio_mem_plan
+virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
+			 const struct virtio_mem_geo *geo,
+			 const struct virtio_mem_plug_facts *facts,
+			 struct virtio_mem_sbm_step *step)
+{
+	static const enum virtio_mem_sbm_mb_state fill_order[] = {
+		VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL,
+		VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
+		VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL,
+	};
+	unsigned long nr_offline, mb_id, id;
+	unsigned int count, i;
+
+	if (!facts->nr_sbs)
+		return VIRTIO_MEM_PLAN_DONE;
+
+	for (i = 0; i < ARRAY_SIZE(fill_order); i++)
+		if (virtio_mem_sbm_plan_fill(sbm, geo, facts, fill_order[i],
+					     step))
+			return VIRTIO_MEM_PLAN_STEP;
+
+	/* A memory block used before and since emptied, else a fresh one. */
+	mb_id = sbm->next_mb_id;
+	virtio_mem_sbm_for_each_mb(sbm, id, VIRTIO_MEM_SBM_MB_UNUSED) {
+		mb_id = id;
+		break;
+	}
+	if (mb_id > sbm->last_mb_id)
+		return VIRTIO_MEM_PLAN_NO_SPACE;
+	count = virtio_mem_sbm_clip(geo, facts, mb_id, 0, sbm->sbs_per_mb);
+	if (!count)
+		return VIRTIO_MEM_PLAN_NO_SPACE;
+
+	nr_offline = sbm->mb_count[VIRTIO_MEM_SBM_MB_OFFLINE] +
+		     sbm->mb_count[VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL];
+	if ((nr_offline + 1) * geo->mb_size > facts->offline_limit)
+		return VIRTIO_MEM_PLAN_OFFLINE_LIMIT;
+
+	*step = (struct virtio_mem_sbm_step) {
+		.mb_id = mb_id, .sb_id = 0, .count = count, .add = true,
+	};
+	return VIRTIO_MEM_PLAN_STEP;
+}

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio-mem: decisions. Config validation, geometry and what to plug next.
+ *
+ * Pure: takes state and facts, returns a decision; never calls into mm or
+ * virtio. Builds into the module and into the userspace harness.
+ */
+
+#ifndef _VIRTIO_MEM_POLICY_H
+#define _VIRTIO_MEM_POLICY_H
+
+#include <linux/types.h>
+
+#include "virtio_mem_state.h"
+
+/* The device config in CPU byte order, as read at one moment. */
+struct virtio_mem_cfg {
+	u64 block_size;
+	u16 node_id;
+	u64 addr;
+	u64 region_size;
+	u64 usable_region_size;
+	u64 plugged_size;
+	u64 requested_size;
+};
+
+/* Why a config was refused: "field = value: why". */
+struct virtio_mem_cfg_problem {
+	const char *field;
+	u64 value;
+	const char *why;
+};
+
+/* What this kernel allows, passed in so the policy stays pure. */
+struct virtio_mem_limits {
+	/* Linux memory block size. */
+	u64 mb_size;
+	/* Pageblock size: the smallest unit the page allocator can isolate. */
+	u64 pageblock_size;
+	/* First and last physical address memory can be hot-added at. */
+	u64 pluggable_start;
+	u64 pluggable_end;
+};
+
+/**
+ * struct virtio_mem_geo - how the driver cuts up the device region
+ * @mb_size: memory block size
+ * @sb_size: subblock size: max(pageblock size, device block size)
+ * @sbs_per_mb: subblocks per memory block
+ * @bbm: device blocks are at least as big as memory blocks (Big Block Mode)
+ * @first_mb_id: first memory block wholly inside region and pluggable range
+ * @last_mb_id: last such memory block
+ * @unusable_size: bytes of the region outside those memory blocks, which
+ *	are never plugged
+ */
+struct virtio_mem_geo {
+	u64 mb_size;
+	u64 sb_size;
+	unsigned int sbs_per_mb;
+	bool bbm;
+	unsigned long first_mb_id;
+	unsigned long last_mb_id;
+	u64 unusable_size;
+};
+
+int virtio_mem_cfg_check(const struct virtio_mem_cfg *cfg, u64 page_size,
+			 struct virtio_mem_cfg_problem *problem);
+int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
+				const struct virtio_mem_cfg *cfg,
+				struct virtio_mem_cfg_problem *problem);
+int virtio_mem_geo_init(struct virtio_mem_geo *geo,
+			const struct virtio_mem_cfg *cfg,
+			const struct virtio_mem_limits *limits,
+			struct virtio_mem_cfg_problem *problem);
+
+static inline u64 virtio_mem_mb_addr(const struct virtio_mem_geo *geo,
+				     unsigned long mb_id)
+{
+	return (u64)mb_id * geo->mb_size;
+}
+
+static inline unsigned long virtio_mem_addr_to_mb_id(const struct virtio_mem_geo *geo,
+						     u64 addr)
+{
+	return addr / geo->mb_size;
+}
+
+static inline u64 virtio_mem_sb_addr(const struct virtio_mem_geo *geo,
+				     unsigned long mb_id, unsigned int sb_id)
+{
+	return virtio_mem_mb_addr(geo, mb_id) + (u64)sb_id * geo->sb_size;
+}
+
+/* The next thing the plug loop should do. */
+enum virtio_mem_plan {
+	/* Plug the step's subblocks. */
+	VIRTIO_MEM_PLAN_STEP,
+	/* Nothing to plug. */
+	VIRTIO_MEM_PLAN_DONE,
+	/* No room left in the usable region for another subblock. */
+	VIRTIO_MEM_PLAN_NO_SPACE,
+	/* A new memory block is needed, but too much added memory is offline. */
+	VIRTIO_MEM_PLAN_OFFLINE_LIMIT,
+};
+
+/**
+ * struct virtio_mem_sbm_step - subblocks to plug in one request
+ * @mb_id: the memory block
+ * @sb_id: first subblock
+ * @count: number of subblocks
+ * @add: the memory block is not added yet: plug, then add it
+ */
+struct virtio_mem_sbm_step {
+	unsigned long mb_id;
+	unsigned int sb_id;
+	unsigned int count;
+	bool add;
+};
+
+/* Facts the plug policy looks at besides the block state. */
+struct virtio_mem_plug_facts {
+	/* Subblocks still to plug. */
+	unsigned long nr_sbs;
+	/* End of the usable region (addr + usable_region_size). */
+	u64 usable_end;
+	/* Bytes of added-but-offline memory allowed before adding stops. */
+	u64 offline_limit;
+};
+
+enum virtio_mem_plan
+virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
+			 const struct virtio_mem_geo *geo,
+			 const struct virtio_mem_plug_facts *facts,
+			 struct virtio_mem_sbm_step *step);
+
+#endif /* _VIRTIO_MEM_POLICY_H */

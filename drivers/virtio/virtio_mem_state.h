@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio-mem: block and subblock bookkeeping for Sub Block Mode (SBM).
+ *
+ * Pure state: no mm, no virtio. The same file builds into the module and
+ * into the userspace harness in tools/testing/virtio_mem/.
+ *
+ * Vocabulary: a memory block (mb_id) is a Linux memory block
+ * (memory_block_size_bytes()); a subblock (sb_id, relative to its memory
+ * block) is the unit we plug and unplug: max(pageblock, device block).
+ */
+
+#ifndef _VIRTIO_MEM_STATE_H
+#define _VIRTIO_MEM_STATE_H
+
+#include <linux/types.h>
+#include <linux/bitops.h>
+
+/*
+ * The state of one memory block. "Partial" means that some, but not all,
+ * of its subblocks are plugged; the others are never touched.
+ */
+enum virtio_mem_sbm_mb_state {
+	/* Not added to Linux, nothing plugged: free for (re)use. */
+	VIRTIO_MEM_SBM_MB_UNUSED = 0,
+	/* Not added to Linux, but subblocks plugged (adding it failed). */
+	VIRTIO_MEM_SBM_MB_PLUGGED,
+	/* Added, offline, every subblock plugged. */
+	VIRTIO_MEM_SBM_MB_OFFLINE,
+	/* Added, offline, some subblocks plugged. */
+	VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL,
+	/* Online in a kernel zone (e.g. ZONE_NORMAL), every subblock plugged. */
+	VIRTIO_MEM_SBM_MB_KERNEL,
+	/* Online in a kernel zone, some subblocks plugged. */
+	VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL,
+	/* Online in ZONE_MOVABLE, every subblock plugged. */
+	VIRTIO_MEM_SBM_MB_MOVABLE,
+	/* Online in ZONE_MOVABLE, some subblocks plugged. */
+	VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
+	VIRTIO_MEM_SBM_MB_COUNT
+};
+
+/**
+ * struct virtio_mem_sbm - memory block and subblock state of one device
+ * @first_mb_id: the first memory block that lies wholly in the region
+ *	and in the physical range Linux can hot-add.
+ * @last_mb_id: the last such memory block.
+ * @next_mb_id: the first memory block that was never used; blocks from
+ *	here to @last_mb_id are implicitly UNUSED and cost no memory.
+ * @sbs_per_mb: subblocks per memory block (at least 2 in SBM).
+ * @nr_mbs_alloc: memory blocks the arrays below have room for.
+ * @mb_states: one byte per memory block, indexed by mb_id - first_mb_id.
+ * @sb_plugged: one bit per subblock, set when the device has it plugged.
+ * @mb_count: memory blocks per state, kept right by the one setter.
+ * @nr_sbs_plugged: plugged subblocks in all memory blocks.
+ *
+ * In the driver, all of this is protected by vm->hotplug_mutex.
+ */
+struct virtio_mem_sbm {
+	unsigned long first_mb_id;
+	unsigned long last_mb_id;
+	unsigned long next_mb_id;
+	unsigned int sbs_per_mb;
+	unsigned long nr_mbs_alloc;
+	u8 *mb_states;
+	unsigned long *sb_plugged;
+	unsigned long mb_count[VIRTIO_MEM_SBM_MB_COUNT];
+	unsigned long nr_sbs_plugged;
+};
+
+int virtio_mem_sbm_init(struct virtio_mem_sbm *sbm, unsigned long first_mb_id,
+			unsigned long last_mb_id, unsigned int sbs_per_mb);
+void virtio_mem_sbm_destroy(struct virtio_mem_sbm *sbm);
+int virtio_mem_sbm_new_mb(struct virtio_mem_sbm *sbm, unsigned long *mb_id);
+
+enum virtio_mem_sbm_mb_state
+virtio_mem_sbm_get_mb_state(const struct virtio_mem_sbm *sbm,
+			    unsigned long mb_id);
+void virtio_mem_sbm_set_mb_state(struct virtio_mem_sbm *sbm,
+				 unsigned long mb_id,
+				 enum virtio_mem_sbm_mb_state state);
+enum virtio_mem_sbm_mb_state
+virtio_mem_sbm_state_for(const struct virtio_mem_sbm *sbm, unsigned long mb_id,
+			 bool online, bool movable);
+void virtio_mem_sbm_refresh_mb_state(struct virtio_mem_sbm *sbm,
+				     unsigned long mb_id);
+
+void virtio_mem_sbm_set_sb_plugged(struct virtio_mem_sbm *sbm,
+				   unsigned long mb_id, unsigned int sb_id,
+				   unsigned int count);
+void virtio_mem_sbm_set_sb_unplugged(struct virtio_mem_sbm *sbm,
+				     unsigned long mb_id, unsigned int sb_id,
+				     unsigned int count);
+bool virtio_mem_sbm_test_sb_plugged(const struct virtio_mem_sbm *sbm,
+				    unsigned long mb_id, unsigned int sb_id,
+				    unsigned int count);
+bool virtio_mem_sbm_test_sb_unplugged(const struct virtio_mem_sbm *sbm,
+				      unsigned long mb_id, unsigned int sb_id,
+				      unsigned int count);
+unsigned int virtio_mem_sbm_nr_sb_plugged(const struct virtio_mem_sbm *sbm,
+					  unsigned long mb_id);
+unsigned int virtio_mem_sbm_find_unplugged(const struct virtio_mem_sbm *sbm,
+					   unsigned long mb_id,
+					   unsigned int from,
+					   unsigned int *count);
+unsigned int virtio_mem_sbm_find_plugged(const struct virtio_mem_sbm *sbm,
+					 unsigned long mb_id,
+					 unsigned int from,
+					 unsigned int *count);
+
+/* True for the states of memory blocks that are added to Linux. */
+static inline bool virtio_mem_sbm_state_added(enum virtio_mem_sbm_mb_state s)
+{
+	return s >= VIRTIO_MEM_SBM_MB_OFFLINE && s < VIRTIO_MEM_SBM_MB_COUNT;
+}
+
+/* True for the states of memory blocks that are online. */
+static inline bool virtio_mem_sbm_state_online(enum virtio_mem_sbm_mb_state s)
+{
+	return s >= VIRTIO_MEM_SBM_MB_KERNEL && s < VIRTIO_MEM_SBM_MB_COUNT;
+}
+
+/* True for the states of memory blocks that have unplugged subblocks. */
+static inline bool
+virtio_mem_sbm_state_partial(enum virtio_mem_sbm_mb_state s)
+{
+	return s == VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL ||
+	       s == VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL ||
+	       s == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL;
+}
+
+/* Iterate over the used memory blocks that are in @state, lowest first. */
+#define virtio_mem_sbm_for_each_mb(_sbm, _mb_id, _state)		\
+	for ((_mb_id) = (_sbm)->first_mb_id;				\
+	     (_sbm)->mb_count[(_state)] && (_mb_id) < (_sbm)->next_mb_id; \
+	     (_mb_id)++)						\
+		if (virtio_mem_sbm_get_mb_state((_sbm), (_mb_id)) == (_state))
+
+/* ... and highest first. */
+#define virtio_mem_sbm_for_each_mb_rev(_sbm, _mb_id, _state)		\
+	for ((_mb_id) = (_sbm)->next_mb_id - 1;				\
+	     (_sbm)->mb_count[(_state)] && (_mb_id) + 1 > (_sbm)->first_mb_id; \
+	     (_mb_id)--)						\
+		if (virtio_mem_sbm_get_mb_state((_sbm), (_mb_id)) == (_state))
+
+#endif /* _VIRTIO_MEM_STATE_H */
