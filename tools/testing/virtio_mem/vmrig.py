@@ -586,6 +586,14 @@ class VM:
 
     # -- lifecycle
 
+    def smp_arg(self):
+        # With NUMA, one socket per node: CPUs sharing a socket (and so an
+        # LLC) on different nodes make the guest kernel warn.
+        if self.numa and self.smp % self.numa == 0:
+            return '%d,sockets=%d,cores=%d,threads=1' % (
+                self.smp, self.numa, self.smp // self.numa)
+        return str(self.smp)
+
     def qemu_cmd(self, initrd):
         maxmem = self.boot_mem + self.maxmem_extra
         for d in self.devices:
@@ -593,7 +601,7 @@ class VM:
         append = ('console=ttyS0,115200 panic=-1 mitigations=off '
                   'no_timer_check ' + self.cmdline).strip()
         cmd = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
-               '-smp', str(self.smp),
+               '-smp', self.smp_arg(),
                '-m', '%dM,maxmem=%dM' % (self.boot_mem // MiB, maxmem // MiB),
                '-nodefaults', '-nographic', '-no-reboot',
                '-chardev', 'file,id=con,path=' + self.log_path,
@@ -607,7 +615,8 @@ class VM:
         if self.numa:
             per = self.boot_mem // self.numa
             for n in range(self.numa):
-                cpus = [c for c in range(self.smp) if c % self.numa == n]
+                per_node = max(1, self.smp // self.numa)
+                cpus = [c for c in range(self.smp) if c // per_node == n]
                 cmd += ['-object', 'memory-backend-ram,id=ram-node%d,size=%d'
                         % (n, per)]
                 node = 'node,nodeid=%d,memdev=ram-node%d' % (n, n)
