@@ -81,6 +81,7 @@ struct virtio_mem {
 	struct resource *parent_resource;
 	const char *resource_name;
 
+	/* See "Locking" above. */
 	struct mutex hotplug_mutex;
 	struct virtio_mem_sbm sbm;
 	enum virtio_mem_why why;
@@ -93,6 +94,7 @@ struct virtio_mem {
 	bool unplug_all_required;
 	bool broken;
 
+	/* Protects @removing. */
 	spinlock_t removal_lock;
 	bool removing;
 

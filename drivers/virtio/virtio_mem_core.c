@@ -41,6 +41,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/numa.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
@@ -59,7 +60,7 @@
 #define VIRTIO_MEM_RETRY_MS_MAX		60000
 
 /* Stop adding memory while this much added memory sits offline. */
-#define VIRTIO_MEM_OFFLINE_LIMIT	(1ULL << 30)
+#define VIRTIO_MEM_OFFLINE_LIMIT	SZ_1G
 
 static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_OK] = "ok",

@@ -98,9 +98,10 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	wait_event(vm->host_resp, virtqueue_get_buf(vm->vq, &len));
 
 	resp_type = virtio16_to_cpu(vm->vdev, vm->resp.type);
-	if (type < VIRTIO_MEM_NR_REQ_TYPES)
-		atomic64_inc(&vm->stats.req[type][min_t(u16, resp_type,
-					       VIRTIO_MEM_NR_RESP_TYPES - 1)]);
+	/* Garbage counts as ERROR, like it is treated. */
+	if (resp_type >= VIRTIO_MEM_NR_RESP_TYPES)
+		resp_type = VIRTIO_MEM_RESP_ERROR;
+	atomic64_inc(&vm->stats.req[type][resp_type]);
 	return virtio_mem_resp_to_errno(resp_type);
 }
 

@@ -216,11 +216,12 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 		movable = action == MEM_ONLINE &&
 			  page_zonenum(pfn_to_page(mhp->start_pfn)) ==
 			  ZONE_MOVABLE;
-		if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state)))
-			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
-				virtio_mem_sbm_state_for(&vm->sbm, mb_id,
+		if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state))) {
+			state = virtio_mem_sbm_state_for(&vm->sbm, mb_id,
 							 action == MEM_ONLINE,
-							 movable));
+							 movable);
+			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, state);
+		}
 		mutex_unlock(&vm->hotplug_mutex);
 		/* Less memory offline: plugging may go on. */
 		if (action == MEM_ONLINE)

@@ -194,10 +194,10 @@ static bool virtio_mem_sbm_plan_fill(const struct virtio_mem_sbm *sbm,
 				     enum virtio_mem_sbm_mb_state state,
 				     struct virtio_mem_sbm_step *step)
 {
+	unsigned long mb_id = VIRTIO_MEM_SBM_NO_MB;
 	unsigned int sb_id, count;
-	unsigned long mb_id;
 
-	virtio_mem_sbm_for_each_mb(sbm, mb_id, state) {
+	while (virtio_mem_sbm_next_mb(sbm, state, &mb_id)) {
 		sb_id = virtio_mem_sbm_find_unplugged(sbm, mb_id, 0, &count);
 		if (!count)
 			continue;
@@ -237,7 +237,7 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 		VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
 		VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL,
 	};
-	unsigned long nr_offline, mb_id, id;
+	unsigned long nr_offline, mb_id = VIRTIO_MEM_SBM_NO_MB;
 	unsigned int count, i;
 
 	if (!facts->nr_sbs)
@@ -249,11 +249,8 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 			return VIRTIO_MEM_PLAN_STEP;
 
 	/* A memory block used before and since emptied, else a fresh one. */
-	mb_id = sbm->next_mb_id;
-	virtio_mem_sbm_for_each_mb(sbm, id, VIRTIO_MEM_SBM_MB_UNUSED) {
-		mb_id = id;
-		break;
-	}
+	if (!virtio_mem_sbm_next_mb(sbm, VIRTIO_MEM_SBM_MB_UNUSED, &mb_id))
+		mb_id = sbm->next_mb_id;
 	if (mb_id > sbm->last_mb_id)
 		return VIRTIO_MEM_PLAN_NO_SPACE;
 	count = virtio_mem_sbm_clip(geo, facts, mb_id, 0, sbm->sbs_per_mb);

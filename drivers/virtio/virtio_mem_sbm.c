@@ -44,24 +44,21 @@ static int virtio_mem_sbm_send_unplug(struct virtio_mem *vm,
 static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
 				     const struct virtio_mem_sbm_step *step)
 {
+	const u64 addr = virtio_mem_sb_addr(&vm->geo, step->mb_id, step->sb_id);
+	const u64 size = (u64)step->count * vm->geo.sb_size;
 	enum virtio_mem_sbm_mb_state state;
 	int rc;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	rc = virtio_mem_sbm_send_plug(vm, step->mb_id, step->sb_id,
-				      step->count);
+	rc = virtio_mem_send_plug(vm, addr, size);
 	if (rc)
 		return rc;
 	virtio_mem_sbm_set_sb_plugged(&vm->sbm, step->mb_id, step->sb_id,
 				      step->count);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, step->mb_id);
 	if (virtio_mem_sbm_state_online(state))
-		virtio_mem_mm_fake_online(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
-							step->mb_id,
-							step->sb_id)),
-					  PHYS_PFN((u64)step->count *
-						   vm->geo.sb_size));
+		virtio_mem_mm_fake_online(PHYS_PFN(addr), PHYS_PFN(size));
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, step->mb_id);
 	return 0;
 }

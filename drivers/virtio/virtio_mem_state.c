@@ -223,14 +223,15 @@ void virtio_mem_sbm_refresh_mb_state(struct virtio_mem_sbm *sbm,
 				     unsigned long mb_id)
 {
 	enum virtio_mem_sbm_mb_state old = virtio_mem_sbm_get_mb_state(sbm, mb_id);
+	bool online = virtio_mem_sbm_state_online(old);
+	bool movable = old == VIRTIO_MEM_SBM_MB_MOVABLE ||
+		       old == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL;
 
 	if (!virtio_mem_sbm_state_added(old))
 		return;
 	virtio_mem_sbm_set_mb_state(sbm, mb_id,
-				    virtio_mem_sbm_state_for(sbm, mb_id,
-					virtio_mem_sbm_state_online(old),
-					old == VIRTIO_MEM_SBM_MB_MOVABLE ||
-					old == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL));
+				    virtio_mem_sbm_state_for(sbm, mb_id, online,
+							     movable));
 }
 
 static bool virtio_mem_sbm_range_ok(const struct virtio_mem_sbm *sbm,
@@ -406,4 +407,60 @@ unsigned int virtio_mem_sbm_find_plugged(const struct virtio_mem_sbm *sbm,
 					 unsigned int *count)
 {
 	return virtio_mem_sbm_find_run(sbm, mb_id, from, true, count);
+}
+
+/**
+ * virtio_mem_sbm_next_mb() - the next used memory block in a state
+ * @sbm: the state
+ * @state: the state to look for
+ * @mb_id: in: the last block returned, or VIRTIO_MEM_SBM_NO_MB to start;
+ *	out: the next one, lowest first
+ *
+ * Usage: mb_id = VIRTIO_MEM_SBM_NO_MB; while (next_mb(sbm, state, &mb_id))
+ *
+ * Return: false when there is none left.
+ */
+bool virtio_mem_sbm_next_mb(const struct virtio_mem_sbm *sbm,
+			    enum virtio_mem_sbm_mb_state state,
+			    unsigned long *mb_id)
+{
+	unsigned long id = *mb_id == VIRTIO_MEM_SBM_NO_MB ? sbm->first_mb_id :
+			   *mb_id + 1;
+
+	if (!sbm->mb_count[state])
+		return false;
+	for (; id < sbm->next_mb_id; id++) {
+		if (sbm->mb_states[virtio_mem_sbm_mb_idx(sbm, id)] == state) {
+			*mb_id = id;
+			return true;
+		}
+	}
+	return false;
+}
+
+/**
+ * virtio_mem_sbm_prev_mb() - the previous used memory block in a state
+ * @sbm: the state
+ * @state: the state to look for
+ * @mb_id: in: the last block returned, or VIRTIO_MEM_SBM_NO_MB to start;
+ *	out: the next one, highest first
+ *
+ * Return: false when there is none left.
+ */
+bool virtio_mem_sbm_prev_mb(const struct virtio_mem_sbm *sbm,
+			    enum virtio_mem_sbm_mb_state state,
+			    unsigned long *mb_id)
+{
+	unsigned long id = *mb_id == VIRTIO_MEM_SBM_NO_MB ? sbm->next_mb_id :
+			   *mb_id;
+
+	if (!sbm->mb_count[state])
+		return false;
+	while (id-- > sbm->first_mb_id) {
+		if (sbm->mb_states[virtio_mem_sbm_mb_idx(sbm, id)] == state) {
+			*mb_id = id;
+			return true;
+		}
+	}
+	return false;
 }

@@ -15,6 +15,7 @@
 
 #include <linux/types.h>
 #include <linux/bitops.h>
+#include <linux/limits.h>
 
 /*
  * The state of one memory block. "Partial" means that some, but not all,
@@ -129,18 +130,14 @@ virtio_mem_sbm_state_partial(enum virtio_mem_sbm_mb_state s)
 	       s == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL;
 }
 
-/* Iterate over the used memory blocks that are in @state, lowest first. */
-#define virtio_mem_sbm_for_each_mb(_sbm, _mb_id, _state)		\
-	for ((_mb_id) = (_sbm)->first_mb_id;				\
-	     (_sbm)->mb_count[(_state)] && (_mb_id) < (_sbm)->next_mb_id; \
-	     (_mb_id)++)						\
-		if (virtio_mem_sbm_get_mb_state((_sbm), (_mb_id)) == (_state))
+/* Start and end value of the memory block iterators below. */
+#define VIRTIO_MEM_SBM_NO_MB	ULONG_MAX
 
-/* ... and highest first. */
-#define virtio_mem_sbm_for_each_mb_rev(_sbm, _mb_id, _state)		\
-	for ((_mb_id) = (_sbm)->next_mb_id - 1;				\
-	     (_sbm)->mb_count[(_state)] && (_mb_id) + 1 > (_sbm)->first_mb_id; \
-	     (_mb_id)--)						\
-		if (virtio_mem_sbm_get_mb_state((_sbm), (_mb_id)) == (_state))
+bool virtio_mem_sbm_next_mb(const struct virtio_mem_sbm *sbm,
+			    enum virtio_mem_sbm_mb_state state,
+			    unsigned long *mb_id);
+bool virtio_mem_sbm_prev_mb(const struct virtio_mem_sbm *sbm,
+			    enum virtio_mem_sbm_mb_state state,
+			    unsigned long *mb_id);
 
 #endif /* _VIRTIO_MEM_STATE_H */
