@@ -559,7 +559,7 @@ class VM:
     def __init__(self, kver, module='distro', devices=None, boot_mem='1G',
                  smp=2, numa=0, cmdline='', name='vm', logdir=None,
                  modparams='', load_module=True, maxmem_extra='0',
-                 verbose=False, boot_timeout=180):
+                 verbose=False, boot_timeout=180, extra_args=()):
         self.kernel = Kernel(kver)
         self.kver = kver
         if module == 'distro':
@@ -577,6 +577,7 @@ class VM:
         self.maxmem_extra = parse_size(maxmem_extra)
         self.verbose = verbose
         self.boot_timeout = boot_timeout
+        self.extra_args = list(extra_args)
         self.proc = None
         self.qmp = None
         self.shell = None
@@ -627,7 +628,7 @@ class VM:
                 cmd += ['-numa', node]
         for d in self.devices:
             cmd += d.qemu_args()
-        return cmd
+        return cmd + [a.replace('@TMP@', self.tmpdir) for a in self.extra_args]
 
     def start(self):
         os.makedirs(self.logdir, exist_ok=True)
