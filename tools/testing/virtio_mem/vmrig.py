@@ -662,9 +662,13 @@ class VM:
         if self.proc and self.proc.poll() is not None:
             self.qemu_err.seek(0)
             err = self.qemu_err.read().strip()
-            raise VMError('QEMU exited with %s%s; console: %s'
+            panic = [l for l in self.console().splitlines()
+                     if 'Kernel panic' in l]
+            raise VMError('QEMU exited with %s%s%s; console: %s'
                           % (self.proc.returncode,
-                             (': ' + err) if err else '', self.log_path))
+                             (': ' + err) if err else '',
+                             (' (guest: %s)' % panic[0].strip())
+                             if panic else '', self.log_path))
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -700,7 +704,17 @@ class VM:
             first = cmd.strip().splitlines()[0] if cmd.strip() else ''
             print('  guest$ ' + first + (' ...' if '\n' in cmd.strip()
                                           else ''), file=sys.stderr)
-        rc, out = self.shell.run(cmd, timeout, alive=self.alive)
+        try:
+            rc, out = self.shell.run(cmd, timeout, alive=self.alive)
+        except VMError:
+            # The channel closing usually means QEMU is going away (a
+            # panic with -no-reboot): report that, with the console path.
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                pass
+            self.alive()
+            raise
         if self.verbose and out.strip():
             lines = out.rstrip('\n').splitlines()
             for l in lines[:25]:
@@ -792,7 +806,7 @@ done''')
         hits = [i for i, l in enumerate(lines) if CONSOLE_RE.search(l)]
         if not hits:
             return '\n'.join(lines[-context:])
-        a = max(0, hits[0] - 5)
+        a = max(0, hits[0] - 8)
         return '\n'.join(lines[a:a + limit])
 
     # -- host side
