@@ -100,7 +100,7 @@ def prompt(vm, first_dev):
                     print('(exit %d)' % rc)
             elif cmd == 'dmesg':
                 n = int(rest or 30)
-                sys.stdout.write(vm.run('dmesg | tail -n %d' % n)[1])
+                sys.stdout.write(vm.run('dmesg -s 4194304 | tail -n %d' % n)[1])
             elif cmd == 'log':
                 n = int(rest or 30)
                 print('\n'.join(vm.console().splitlines()[-n:]))

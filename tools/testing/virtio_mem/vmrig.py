@@ -787,7 +787,7 @@ done''')
                 if b['start'] >= start and b['start'] < start + size}
 
     def dmesg(self):
-        return self.check('dmesg')
+        return self.check('dmesg -s 4194304')
 
     def console(self):
         try:
