@@ -46,11 +46,15 @@ if ! "$CHECKPATCH" "${cp_opts[@]}" -f "${others[@]}"; then
 	echo "lint: checkpatch found problems"
 	fail=1
 fi
+# checkpatch leaves a CamelCase cache in a git tree's top directory.
+rm -f .checkpatch-camelcase.git.*
 if [ -f "$compat" ] && ! "$CHECKPATCH" "${cp_opts[@]}" \
 		--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON -f "$compat"; then
 	echo "lint: checkpatch found problems"
 	fail=1
 fi
+# checkpatch leaves a CamelCase cache in a git tree's top directory.
+rm -f .checkpatch-camelcase.git.*
 
 export CONFIG_VIRTIO_MEM=m
 for k in $KVERS; do
