@@ -40,8 +40,12 @@ enum virtio_mem_why {
 	VIRTIO_MEM_WHY_NOMEM,
 	/* Linux refused to add memory; retrying. */
 	VIRTIO_MEM_WHY_ADD_FAILED,
-	/* Shrinking is not supported by this driver version. */
+	/* What is left to unplug is online, and unplug_online is off. */
 	VIRTIO_MEM_WHY_NO_UNPLUG,
+	/* Taking more would leave the guest short of memory; waiting. */
+	VIRTIO_MEM_WHY_MEMORY_PRESSURE,
+	/* What is left could not be migrated away; retrying. */
+	VIRTIO_MEM_WHY_UNMOVABLE,
 	/* The device or our bookkeeping failed; nothing more is sent. */
 	VIRTIO_MEM_WHY_BROKEN,
 	VIRTIO_MEM_WHY_COUNT
@@ -55,7 +59,7 @@ enum virtio_mem_why {
  * struct virtio_mem - one virtio-mem device
  *
  * Locking:
- * - @hotplug_mutex protects @sbm and @why. The memory notifier takes it
+ * - @hotplug_mutex protects @sbm, @why and @why_logged. The memory notifier takes it
  *   when one of our memory blocks starts going online or offline and drops
  *   it when that ends, so the online_page callback and the notifier see a
  *   stable state; never hold it across add_memory_driver_managed() or
@@ -85,6 +89,8 @@ struct virtio_mem {
 	struct mutex hotplug_mutex;
 	struct virtio_mem_sbm sbm;
 	enum virtio_mem_why why;
+	/* The last reason written to the log; "working" never is. */
+	enum virtio_mem_why why_logged;
 	u64 offline_limit;
 
 	struct work_struct wq;
@@ -124,13 +130,19 @@ int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id);
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
 void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
+int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
+bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages);
+u64 virtio_mem_mm_available(void);
 bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 
 /* virtio_mem_sbm.c */
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
+int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
 
 /* virtio_mem_core.c */
+extern bool virtio_mem_unplug_online;
+u64 virtio_mem_unplug_floor(void);
 void virtio_mem_retry(struct virtio_mem *vm);
 void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why);
 

@@ -54,13 +54,65 @@
  * Retry delays after a transient failure (device BUSY, -ENOMEM, an add
  * that failed): short at first, because under emulation or migration the
  * cause often clears within a second, then doubling so that a device that
- * stays busy for minutes costs one request a minute.
+ * stays busy for minutes costs a try every half minute. Any progress
+ * resets the delay: backing off is for when nothing moves.
  */
 #define VIRTIO_MEM_RETRY_MS_MIN		1000
-#define VIRTIO_MEM_RETRY_MS_MAX		60000
+#define VIRTIO_MEM_RETRY_MS_MAX		30000
 
 /* Stop adding memory while this much added memory sits offline. */
 #define VIRTIO_MEM_OFFLINE_LIMIT	SZ_1G
+
+bool virtio_mem_unplug_online = true;
+module_param_named(unplug_online, virtio_mem_unplug_online, bool, 0644);
+MODULE_PARM_DESC(unplug_online,
+		 "Take back memory that is online (default: on)");
+
+/*
+ * The OOM guard: unplug never takes online memory when that would leave
+ * less than this available (MemAvailable). -1: automatic, the larger of
+ * 64 MiB and 2% of memory, on top of the watermarks MemAvailable already
+ * leaves out. 0: no guard.
+ */
+static int virtio_mem_unplug_floor_mb = -1;
+
+static int virtio_mem_floor_set(const char *val, const struct kernel_param *kp)
+{
+	int mb, rc;
+
+	rc = kstrtoint(val, 0, &mb);
+	if (rc || mb < -1) {
+		pr_err("virtio_mem: unplug_floor_mb must be -1 (auto), 0 (off) or MiB, not '%s'\n",
+		       val);
+		return -EINVAL;
+	}
+	WRITE_ONCE(virtio_mem_unplug_floor_mb, mb);
+	return 0;
+}
+
+static const struct kernel_param_ops virtio_mem_floor_ops = {
+	.set = virtio_mem_floor_set,
+	.get = param_get_int,
+};
+
+module_param_cb(unplug_floor_mb, &virtio_mem_floor_ops,
+		&virtio_mem_unplug_floor_mb, 0644);
+MODULE_PARM_DESC(unplug_floor_mb,
+		 "Memory to keep available when unplugging, MiB: -1 auto (default), 0 off");
+
+/**
+ * virtio_mem_unplug_floor() - what the OOM guard keeps available
+ *
+ * Return: bytes; 0 when the guard is off.
+ */
+u64 virtio_mem_unplug_floor(void)
+{
+	int mb = READ_ONCE(virtio_mem_unplug_floor_mb);
+
+	if (mb >= 0)
+		return (u64)mb << 20;
+	return max_t(u64, SZ_64M, ((u64)totalram_pages() << PAGE_SHIFT) / 50);
+}
 
 static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_OK] = "ok",
@@ -71,7 +123,9 @@ static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_NACK] = "nack",
 	[VIRTIO_MEM_WHY_NOMEM] = "nomem",
 	[VIRTIO_MEM_WHY_ADD_FAILED] = "add_failed",
-	[VIRTIO_MEM_WHY_NO_UNPLUG] = "no_unplug",
+	[VIRTIO_MEM_WHY_NO_UNPLUG] = "unplug_online_off",
+	[VIRTIO_MEM_WHY_MEMORY_PRESSURE] = "memory_pressure",
+	[VIRTIO_MEM_WHY_UNMOVABLE] = "unmovable",
 	[VIRTIO_MEM_WHY_BROKEN] = "broken",
 };
 
@@ -80,21 +134,27 @@ static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
  * @vm: the device
  * @why: the reason
  *
- * Says so in the log when the reason changes to one an operator must know.
+ * Says so in the log, once, when the reason changes to one an operator must
+ * know; passing through "working" on a retry does not count as a change.
  */
 void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
 {
-	enum virtio_mem_why old;
+	enum virtio_mem_why old, logged;
 
 	mutex_lock(&vm->hotplug_mutex);
 	old = vm->why;
+	logged = vm->why_logged;
 	vm->why = why;
+	if (why != VIRTIO_MEM_WHY_WORKING)
+		vm->why_logged = why;
 	mutex_unlock(&vm->hotplug_mutex);
 
-	if (old == why)
+	if (old != why)
+		dev_dbg(&vm->vdev->dev, "now %s (was %s)\n",
+			virtio_mem_why_names[why], virtio_mem_why_names[old]);
+	/* Retrying the same thing is not news. */
+	if (why == logged)
 		return;
-	dev_dbg(&vm->vdev->dev, "now %s (was %s)\n", virtio_mem_why_names[why],
-		virtio_mem_why_names[old]);
 	switch (why) {
 	case VIRTIO_MEM_WHY_OFFLINE_LIMIT:
 		dev_info(&vm->vdev->dev,
@@ -103,7 +163,16 @@ void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
 		break;
 	case VIRTIO_MEM_WHY_NO_UNPLUG:
 		dev_info(&vm->vdev->dev,
-			 "requested size below plugged size: unplug is not supported yet\n");
+			 "only online memory is left to unplug, and unplug_online is off\n");
+		break;
+	case VIRTIO_MEM_WHY_MEMORY_PRESSURE:
+		dev_info(&vm->vdev->dev,
+			 "unplug paused: taking more would leave less than %llu MiB available\n",
+			 virtio_mem_unplug_floor() >> 20);
+		break;
+	case VIRTIO_MEM_WHY_UNMOVABLE:
+		dev_info(&vm->vdev->dev,
+			 "unplug stalled: the memory left is in use and cannot be migrated; retrying\n");
 		break;
 	case VIRTIO_MEM_WHY_NO_SPACE:
 		dev_info(&vm->vdev->dev,
@@ -204,14 +273,17 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
-	if (requested < plugged)
-		return -EOPNOTSUPP;
+	if (requested < plugged) {
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		return virtio_mem_sbm_unplug(vm, plugged - requested);
+	}
 	return 0;
 }
 
 static void virtio_mem_run_wq(struct work_struct *work)
 {
 	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
+	unsigned long before;
 	int rc;
 
 	if (vm->broken)
@@ -219,7 +291,10 @@ static void virtio_mem_run_wq(struct work_struct *work)
 	hrtimer_cancel(&vm->retry_timer);
 again:
 	atomic_set(&vm->config_changed, 0);
+	before = READ_ONCE(vm->sbm.nr_sbs_plugged);
 	rc = virtio_mem_resize(vm);
+	if (READ_ONCE(vm->sbm.nr_sbs_plugged) != before)
+		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 
 	/* The whole retry policy. */
 	switch (rc) {
@@ -230,7 +305,8 @@ again:
 	case -EAGAIN:
 		/* The config changed under us: start over right away. */
 		goto again;
-	case -EOPNOTSUPP:
+	case -EACCES:
+		/* unplug_online is off: waits for a config change. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_UNPLUG);
 		break;
 	case -ENOSPC:
@@ -246,6 +322,7 @@ again:
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NACK);
 		break;
 	case -ETXTBSY:
+		/* Device BUSY. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BUSY);
 		virtio_mem_retry_later(vm);
 		break;
@@ -253,9 +330,19 @@ again:
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NOMEM);
 		virtio_mem_retry_later(vm);
 		break;
-	case -EBUSY:
 	case -EEXIST:
+		/* Adding memory failed. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_ADD_FAILED);
+		virtio_mem_retry_later(vm);
+		break;
+	case -ENOBUFS:
+		/* The OOM guard: the workload needs the memory for now. */
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_MEMORY_PRESSURE);
+		virtio_mem_retry_later(vm);
+		break;
+	case -EBUSY:
+		/* Some memory would not move: pinned, or in use right now. */
+		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_UNMOVABLE);
 		virtio_mem_retry_later(vm);
 		break;
 	default:

@@ -92,6 +92,79 @@ void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages)
 	}
 }
 
+/**
+ * virtio_mem_mm_fake_offline() - take online pages away from Linux
+ * @pfn: first page, subblock aligned
+ * @nr_pages: number of pages, whole subblocks
+ *
+ * Migrates whatever uses the range, then keeps the pages as fake offline:
+ * ours, PageOffline, not counted as managed memory.
+ *
+ * Return: 0, -ENOMEM, or -EBUSY when something could not be migrated.
+ */
+int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
+{
+	unsigned long i;
+	int rc;
+
+	rc = alloc_contig_range(pfn, pfn + nr_pages, MIGRATE_MOVABLE,
+				GFP_KERNEL | __GFP_NOWARN);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EBUSY;
+
+	page_offline_begin();
+	for (i = 0; i < nr_pages; i++)
+		__SetPageOffline(pfn_to_page(pfn + i));
+	page_offline_end();
+	adjust_managed_page_count(pfn_to_page(pfn), -(long)nr_pages);
+	return 0;
+}
+
+/**
+ * virtio_mem_mm_range_free() - does the buddy hold all of this range?
+ * @pfn: first page
+ * @nr_pages: number of pages
+ *
+ * Read without the zone lock: a hint for choosing what to unplug first,
+ * never a promise (alloc_contig_range() has the last word).
+ *
+ * Return: true if every page looked free.
+ */
+bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages)
+{
+	const unsigned long end = pfn + nr_pages;
+	unsigned long head, order;
+	unsigned int o;
+
+	while (pfn < end) {
+		/* The free page covering pfn may start below it. */
+		for (o = 0; o <= VIRTIO_MEM_MAX_ORDER; o++) {
+			head = ALIGN_DOWN(pfn, 1UL << o);
+			if (!PageBuddy(pfn_to_page(head)))
+				continue;
+			order = page_private(pfn_to_page(head));
+			if (order >= o && order <= VIRTIO_MEM_MAX_ORDER)
+				break;
+		}
+		if (o > VIRTIO_MEM_MAX_ORDER)
+			return false;
+		pfn = head + (1UL << order);
+	}
+	return true;
+}
+
+/**
+ * virtio_mem_mm_available() - memory available to user space
+ *
+ * si_mem_available() already leaves out the zone watermarks and reserves.
+ *
+ * Return: bytes.
+ */
+u64 virtio_mem_mm_available(void)
+{
+	return (u64)si_mem_available() << PAGE_SHIFT;
+}
+
 /*
  * online_page callback for memory in our region: plugged subblocks go to
  * the buddy, unplugged ones stay fake offline (C5).

@@ -12,6 +12,7 @@
 #include <linux/log2.h>
 #include <linux/math64.h>
 #include <linux/minmax.h>
+#include <linux/sort.h>
 
 #include "virtio_mem_policy.h"
 
@@ -266,4 +267,113 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 		.mb_id = mb_id, .sb_id = 0, .count = count, .add = true,
 	};
 	return VIRTIO_MEM_PLAN_STEP;
+}
+
+/* Rank classes for unplug: memory Linux does not use comes first. */
+enum virtio_mem_unplug_class {
+	VIRTIO_MEM_UNPLUG_NOT_ADDED,
+	VIRTIO_MEM_UNPLUG_OFFLINE_PARTIAL,
+	VIRTIO_MEM_UNPLUG_OFFLINE,
+	VIRTIO_MEM_UNPLUG_MOVABLE,
+	VIRTIO_MEM_UNPLUG_KERNEL,
+	VIRTIO_MEM_UNPLUG_NEVER,
+};
+
+static enum virtio_mem_unplug_class
+virtio_mem_unplug_class(enum virtio_mem_sbm_mb_state state)
+{
+	switch (state) {
+	case VIRTIO_MEM_SBM_MB_PLUGGED:
+		return VIRTIO_MEM_UNPLUG_NOT_ADDED;
+	case VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL:
+		return VIRTIO_MEM_UNPLUG_OFFLINE_PARTIAL;
+	case VIRTIO_MEM_SBM_MB_OFFLINE:
+		return VIRTIO_MEM_UNPLUG_OFFLINE;
+	case VIRTIO_MEM_SBM_MB_MOVABLE:
+	case VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL:
+		return VIRTIO_MEM_UNPLUG_MOVABLE;
+	case VIRTIO_MEM_SBM_MB_KERNEL:
+	case VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL:
+		return VIRTIO_MEM_UNPLUG_KERNEL;
+	default:
+		return VIRTIO_MEM_UNPLUG_NEVER;
+	}
+}
+
+static int virtio_mem_candidate_cmp(const void *a, const void *b)
+{
+	const struct virtio_mem_sbm_candidate *x = a, *y = b;
+
+	if (x->key == y->key)
+		return 0;
+	return x->key < y->key ? -1 : 1;
+}
+
+/**
+ * virtio_mem_sbm_unplug_order() - rank memory blocks for unplug
+ * @sbm: block state
+ * @free_sbs: per used memory block (index mb_id - first_mb_id), how many of
+ *	its plugged subblocks were seen free; NULL if unknown
+ * @unplug_online: whether online memory may be taken at all
+ * @out: filled with the candidates, best first
+ * @max: room in @out
+ *
+ * Memory not added to Linux first, then offline memory, then ZONE_MOVABLE,
+ * then kernel zones: the order in which taking memory costs least and is
+ * most likely to work. Among online blocks of a zone, the ones with the
+ * fewest pages to migrate come first, so blocks that can be emptied whole
+ * go before blocks that would have to be picked apart; ties go to the
+ * highest address, which keeps what stays plugged compact at the bottom.
+ *
+ * Return: the number of candidates written.
+ */
+unsigned long
+virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
+			    const u16 *free_sbs, bool unplug_online,
+			    struct virtio_mem_sbm_candidate *out,
+			    unsigned long max)
+{
+	enum virtio_mem_sbm_mb_state state;
+	enum virtio_mem_unplug_class class;
+	unsigned long mb_id, n = 0;
+	unsigned int plugged, busy;
+
+	for (mb_id = sbm->first_mb_id; mb_id < sbm->next_mb_id && n < max;
+	     mb_id++) {
+		state = virtio_mem_sbm_get_mb_state(sbm, mb_id);
+		class = virtio_mem_unplug_class(state);
+		if (class == VIRTIO_MEM_UNPLUG_NEVER)
+			continue;
+		if (!unplug_online && class >= VIRTIO_MEM_UNPLUG_MOVABLE)
+			continue;
+		/* Added blocks with nothing plugged still need removing. */
+		plugged = virtio_mem_sbm_nr_sb_plugged(sbm, mb_id);
+		busy = 0;
+		if (class >= VIRTIO_MEM_UNPLUG_MOVABLE && free_sbs)
+			busy = plugged - min_t(unsigned int, plugged,
+					       free_sbs[mb_id - sbm->first_mb_id]);
+		else if (class >= VIRTIO_MEM_UNPLUG_MOVABLE)
+			busy = plugged;
+		out[n].mb_id = mb_id;
+		out[n].key = (u64)class << 60 | (u64)busy << 32 |
+			     (u32)~mb_id;
+		n++;
+	}
+	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);
+	return n;
+}
+
+/**
+ * virtio_mem_may_take() - the OOM guard
+ * @available: memory available to user space now (MemAvailable)
+ * @size: how much an unplug step would take away
+ * @floor: what must stay available; 0 turns the guard off
+ *
+ * Return: true if the step keeps at least @floor available.
+ */
+bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
+{
+	if (!floor)
+		return true;
+	return available >= size && available - size >= floor;
 }

@@ -133,4 +133,22 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 			 const struct virtio_mem_plug_facts *facts,
 			 struct virtio_mem_sbm_step *step);
 
+/**
+ * struct virtio_mem_sbm_candidate - a memory block to try for unplug
+ * @mb_id: the memory block
+ * @key: its rank: lower is tried first
+ */
+struct virtio_mem_sbm_candidate {
+	unsigned long mb_id;
+	u64 key;
+};
+
+unsigned long
+virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
+			    const u16 *free_sbs, bool unplug_online,
+			    struct virtio_mem_sbm_candidate *out,
+			    unsigned long max);
+
+bool virtio_mem_may_take(u64 available, u64 size, u64 floor);
+
 #endif /* _VIRTIO_MEM_POLICY_H */

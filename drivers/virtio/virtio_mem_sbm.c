@@ -117,8 +117,10 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 					    VIRTIO_MEM_SBM_MB_PLUGGED);
 	}
 	mutex_unlock(&vm->hotplug_mutex);
-	/* A broken device trumps the add failure. */
-	return rc_unplug == -EIO ? rc_unplug : rc;
+	/* A broken device trumps the add failure; -EEXIST stands for any. */
+	if (rc_unplug == -EIO)
+		return rc_unplug;
+	return rc == -ENOMEM ? rc : -EEXIST;
 }
 
 /**
@@ -130,7 +132,8 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
  *
  * Return: 0 when done (or as close as subblocks allow), -EAGAIN when the
  * config changed meanwhile, -ENOSPC when the usable region is full,
- * -EDQUOT at the offline limit, or the errno of a failed request or add.
+ * -EDQUOT at the offline limit, -ENOMEM or -EEXIST when adding memory
+ * failed, or the errno of a failed request.
  */
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 {
@@ -175,42 +178,266 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 }
 
 /*
- * Take one memory block away from Linux and give its subblocks back to the
- * device. Offline blocks are simply removed; online ones are offlined first,
- * which migrates what is in use and may fail.
+ * Unplug plugged subblocks of a block whose memory Linux does not use (not
+ * added, offline, or just removed): highest first, at most *@nr_sbs.
+ *
+ * Must be called with vm->hotplug_mutex held.
  */
-static int virtio_mem_sbm_remove_and_unplug_mb(struct virtio_mem *vm,
-					       unsigned long mb_id)
+static int virtio_mem_sbm_unplug_unused_sbs(struct virtio_mem *vm,
+					    unsigned long mb_id,
+					    unsigned long *nr_sbs)
+{
+	unsigned int sb_id, count;
+	int rc;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	while (*nr_sbs) {
+		sb_id = virtio_mem_sbm_find_plugged_rev(&vm->sbm, mb_id,
+							vm->sbm.sbs_per_mb,
+							&count);
+		if (!count)
+			break;
+		if (count > *nr_sbs) {
+			sb_id += count - *nr_sbs;
+			count = *nr_sbs;
+		}
+		rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
+		if (rc)
+			return rc;
+		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id, count);
+		*nr_sbs -= count;
+	}
+	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
+	return 0;
+}
+
+/*
+ * A block that is not added any more: what is still plugged is unplugged
+ * (all of it: nobody can use it), and it becomes free for reuse.
+ */
+static int virtio_mem_sbm_removed(struct virtio_mem *vm, unsigned long mb_id,
+				  unsigned long *nr_sbs)
+{
+	unsigned long all = vm->sbm.sbs_per_mb;
+	unsigned long plugged;
+	int rc;
+
+	mutex_lock(&vm->hotplug_mutex);
+	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
+	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, VIRTIO_MEM_SBM_MB_PLUGGED);
+	rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, &all);
+	if (!virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
+		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+					    VIRTIO_MEM_SBM_MB_UNUSED);
+	plugged -= virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
+	mutex_unlock(&vm->hotplug_mutex);
+	*nr_sbs -= min(*nr_sbs, plugged);
+	return rc;
+}
+
+/* Is @mb_id added with nothing plugged? Then it should go. */
+static bool virtio_mem_sbm_empty_added(struct virtio_mem *vm,
+				       unsigned long mb_id)
+{
+	bool empty;
+
+	mutex_lock(&vm->hotplug_mutex);
+	empty = virtio_mem_sbm_state_added(virtio_mem_sbm_get_mb_state(&vm->sbm,
+								       mb_id)) &&
+		!virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
+	mutex_unlock(&vm->hotplug_mutex);
+	return empty;
+}
+
+/* Check the OOM guard before taking @size bytes of online memory. */
+static bool virtio_mem_sbm_may_take(struct virtio_mem *vm, u64 size)
+{
+	return virtio_mem_may_take(virtio_mem_mm_available(), size,
+				   virtio_mem_unplug_floor());
+}
+
+/*
+ * Take online subblocks of @mb_id one by one: in the first pass only those
+ * that look free (no migration), in the second any. At most *@nr_sbs.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ */
+static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
+					    unsigned long mb_id,
+					    unsigned long *nr_sbs)
+{
+	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	unsigned int sb_id, pass;
+	unsigned long pfn;
+	int rc = 0;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (pass = 0; pass < 2; pass++) {
+		for (sb_id = vm->sbm.sbs_per_mb; sb_id-- && *nr_sbs;) {
+			if (atomic_read(&vm->config_changed)) {
+				rc = -EAGAIN;
+				goto out;
+			}
+			if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id,
+							    sb_id, 1))
+				continue;
+			pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id,
+							  sb_id));
+			if (!pass && !virtio_mem_mm_range_free(pfn, sb_pages))
+				continue;
+			if (!virtio_mem_sbm_may_take(vm, vm->geo.sb_size)) {
+				rc = -ENOBUFS;
+				goto out;
+			}
+			rc = virtio_mem_mm_fake_offline(pfn, sb_pages);
+			if (rc == -EBUSY)
+				continue;
+			if (rc)
+				goto out;
+			rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, 1);
+			if (rc) {
+				virtio_mem_mm_fake_online(pfn, sb_pages);
+				goto out;
+			}
+			virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id,
+							1);
+			(*nr_sbs)--;
+		}
+	}
+	rc = 0;
+	/* Still wanted, still plugged: what is left would not move. */
+	if (*nr_sbs && virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
+		rc = -EBUSY;
+out:
+	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
+	return rc;
+}
+
+/*
+ * Unplug what we can of one memory block, at most *@nr_sbs subblocks;
+ * remove the block from Linux once nothing in it is plugged.
+ */
+static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
+				    unsigned long *nr_sbs)
 {
 	enum virtio_mem_sbm_mb_state state;
-	unsigned int sb_id, count;
+	unsigned int plugged;
 	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
-	mutex_unlock(&vm->hotplug_mutex);
+	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 
-	if (virtio_mem_sbm_state_added(state))
+	if (!virtio_mem_sbm_state_online(state)) {
+		rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
+		mutex_unlock(&vm->hotplug_mutex);
+	} else if (plugged && *nr_sbs >= plugged) {
+		/* All of it goes: offlining migrates in one sweep. */
+		mutex_unlock(&vm->hotplug_mutex);
+		if (!virtio_mem_sbm_may_take(vm, (u64)plugged * vm->geo.sb_size))
+			return -ENOBUFS;
 		rc = virtio_mem_mm_offline_and_remove_mb(vm, mb_id);
-	if (rc)
+		if (!rc)
+			return virtio_mem_sbm_removed(vm, mb_id, nr_sbs);
+		/* Pick it apart instead. */
+		mutex_lock(&vm->hotplug_mutex);
+		rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+		mutex_unlock(&vm->hotplug_mutex);
+	} else {
+		rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+		mutex_unlock(&vm->hotplug_mutex);
+	}
+	if (rc && rc != -EBUSY)
 		return rc;
 
-	/* Removed from Linux: nobody else looks at this block any more. */
-	for (sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id, 0, &count);
-	     count;
-	     sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id, sb_id + count,
-						 &count)) {
-		rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
-		if (rc)
-			break;
-		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id, count);
+	if (virtio_mem_sbm_empty_added(vm, mb_id)) {
+		/* Fake-offline pages are skipped when offlining: cheap. */
+		if (!virtio_mem_mm_offline_and_remove_mb(vm, mb_id)) {
+			unsigned long none = 0;
+
+			virtio_mem_sbm_removed(vm, mb_id, &none);
+		}
 	}
+	return rc;
+}
+
+/**
+ * virtio_mem_sbm_unplug() - unplug toward a smaller requested_size
+ * @vm: the device
+ * @diff: bytes to unplug
+ *
+ * Context: the worker.
+ *
+ * Return: 0 when done, -EAGAIN when the config changed meanwhile, -EBUSY
+ * when some memory could not be taken, -ENOBUFS when the OOM guard
+ * stopped us, -EACCES when only online memory is left and unplug_online
+ * is off, or the errno of a failed request.
+ */
+int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
+{
+	unsigned long nr_sbs = div64_u64(diff, vm->geo.sb_size);
+	struct virtio_mem_sbm_candidate *cand;
+	unsigned long i, n, nr_mbs, mb_id, pfn;
+	unsigned int sb_id;
+	bool busy = false;
+	u16 *free_sbs;
+	int rc = 0;
+
+	if (!nr_sbs)
+		return 0;
+
 	mutex_lock(&vm->hotplug_mutex);
-	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
-				    virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id) ?
-				    VIRTIO_MEM_SBM_MB_PLUGGED :
-				    VIRTIO_MEM_SBM_MB_UNUSED);
+	nr_mbs = vm->sbm.next_mb_id - vm->sbm.first_mb_id;
 	mutex_unlock(&vm->hotplug_mutex);
+	cand = kvmalloc_array(nr_mbs, sizeof(*cand), GFP_KERNEL);
+	free_sbs = kvcalloc(nr_mbs, sizeof(*free_sbs), GFP_KERNEL);
+	if (!cand || !free_sbs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	/* A snapshot of which plugged subblocks look free, for ranking. */
+	mutex_lock(&vm->hotplug_mutex);
+	nr_mbs = min(nr_mbs, vm->sbm.next_mb_id - vm->sbm.first_mb_id);
+	for (i = 0; i < nr_mbs; i++) {
+		mb_id = vm->sbm.first_mb_id + i;
+		if (!virtio_mem_sbm_state_online(virtio_mem_sbm_get_mb_state(&vm->sbm,
+									     mb_id)))
+			continue;
+		for (sb_id = 0; sb_id < vm->sbm.sbs_per_mb; sb_id++) {
+			pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
+			if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, 1) &&
+			    virtio_mem_mm_range_free(pfn, PHYS_PFN(vm->geo.sb_size)))
+				free_sbs[i]++;
+		}
+	}
+	n = virtio_mem_sbm_unplug_order(&vm->sbm, free_sbs,
+					READ_ONCE(virtio_mem_unplug_online),
+					cand, nr_mbs);
+	mutex_unlock(&vm->hotplug_mutex);
+
+	for (i = 0; i < n && nr_sbs; i++) {
+		if (atomic_read(&vm->config_changed)) {
+			rc = -EAGAIN;
+			goto out;
+		}
+		rc = virtio_mem_sbm_unplug_mb(vm, cand[i].mb_id, &nr_sbs);
+		if (rc == -EBUSY) {
+			busy = true;
+			rc = 0;
+		}
+		if (rc)
+			goto out;
+		cond_resched();
+	}
+	if (nr_sbs)
+		rc = busy || READ_ONCE(virtio_mem_unplug_online) ? -EBUSY :
+								   -EACCES;
+out:
+	kvfree(free_sbs);
+	kvfree(cand);
 	return rc;
 }
 
@@ -218,18 +445,24 @@ static int virtio_mem_sbm_remove_and_unplug_mb(struct virtio_mem *vm,
  * virtio_mem_sbm_remove_all() - give back all memory, as far as possible
  * @vm: the device, with the worker stopped
  *
- * Used when the driver goes away. Memory that Linux cannot give up stays
- * added and plugged, and stays fake offline where unplugged.
+ * Used when the driver goes away: like unplugging to zero, but without the
+ * OOM guard's patience. Memory that Linux cannot give up stays added and
+ * plugged, its unplugged parts fake offline.
  */
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm)
 {
-	unsigned long mb_id;
+	unsigned long mb_id, nr_sbs;
 
 	for (mb_id = vm->sbm.first_mb_id; mb_id < vm->sbm.next_mb_id; mb_id++) {
+		nr_sbs = vm->sbm.sbs_per_mb;
 		if (virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id) ==
 		    VIRTIO_MEM_SBM_MB_UNUSED)
 			continue;
-		if (virtio_mem_sbm_remove_and_unplug_mb(vm, mb_id) == -EIO)
+		if (virtio_mem_sbm_state_added(virtio_mem_sbm_get_mb_state(&vm->sbm,
+									   mb_id)) &&
+		    virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
+			continue;
+		if (virtio_mem_sbm_removed(vm, mb_id, &nr_sbs) == -EIO)
 			break;
 	}
 }

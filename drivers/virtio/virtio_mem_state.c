@@ -410,6 +410,38 @@ unsigned int virtio_mem_sbm_find_plugged(const struct virtio_mem_sbm *sbm,
 }
 
 /**
+ * virtio_mem_sbm_find_plugged_rev() - find the last run of plugged subblocks
+ * @sbm: the state
+ * @mb_id: the memory block
+ * @before: look only below this subblock
+ * @count: set to the length of the run found, 0 if there is none
+ *
+ * Return: the first subblock of the run, or sbs_per_mb if there is none.
+ */
+unsigned int virtio_mem_sbm_find_plugged_rev(const struct virtio_mem_sbm *sbm,
+					     unsigned long mb_id,
+					     unsigned int before,
+					     unsigned int *count)
+{
+	unsigned long base;
+	unsigned int end;
+
+	*count = 0;
+	if (mb_id < sbm->first_mb_id || mb_id >= sbm->next_mb_id)
+		return sbm->sbs_per_mb;
+	base = virtio_mem_sbm_bit(sbm, mb_id, 0);
+	end = min(before, sbm->sbs_per_mb);
+	while (end && !test_bit(base + end - 1, sbm->sb_plugged))
+		end--;
+	if (!end)
+		return sbm->sbs_per_mb;
+	*count = 1;
+	while (*count < end && test_bit(base + end - 1 - *count, sbm->sb_plugged))
+		(*count)++;
+	return end - *count;
+}
+
+/**
  * virtio_mem_sbm_next_mb() - the next used memory block in a state
  * @sbm: the state
  * @state: the state to look for

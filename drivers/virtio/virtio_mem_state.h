@@ -108,6 +108,10 @@ unsigned int virtio_mem_sbm_find_plugged(const struct virtio_mem_sbm *sbm,
 					 unsigned long mb_id,
 					 unsigned int from,
 					 unsigned int *count);
+unsigned int virtio_mem_sbm_find_plugged_rev(const struct virtio_mem_sbm *sbm,
+					     unsigned long mb_id,
+					     unsigned int before,
+					     unsigned int *count);
 
 /* True for the states of memory blocks that are added to Linux. */
 static inline bool virtio_mem_sbm_state_added(enum virtio_mem_sbm_mb_state s)
