@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The invariants, checked after every step of every test that drives the
+ * driver through the models. Each check recomputes from scratch what the
+ * driver keeps incrementally, or compares the driver against a model.
+ */
+#include "model.h"
+
+u64 vmh_drv_plugged(const struct vmh *h)
+{
+	return (u64)h->vm.sbm.nr_sbs_plugged * h->vm.geo.sb_size;
+}
+
+static bool vmh_state_movable(enum virtio_mem_sbm_mb_state s)
+{
+	return s == VIRTIO_MEM_SBM_MB_MOVABLE ||
+	       s == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL;
+}
+
+/* Per-state counters and nr_sbs_plugged against a recount. */
+static void vmh_check_counters(struct vmh *h)
+{
+	const struct virtio_mem_sbm *sbm = &h->vm.sbm;
+	unsigned long count[VIRTIO_MEM_SBM_MB_COUNT] = { 0 };
+	unsigned long mb_id, bit, nbits, plugged = 0;
+	int s;
+
+	if (sbm->next_mb_id < sbm->first_mb_id ||
+	    sbm->next_mb_id > sbm->last_mb_id + 1 ||
+	    sbm->next_mb_id - sbm->first_mb_id > sbm->nr_mbs_alloc) {
+		vmh_fail(h, "next_mb_id %lu outside [%lu, %lu + 1] or beyond the %lu allocated",
+			 sbm->next_mb_id, sbm->first_mb_id, sbm->last_mb_id,
+			 sbm->nr_mbs_alloc);
+		return;
+	}
+	for (mb_id = sbm->first_mb_id; mb_id < sbm->next_mb_id; mb_id++) {
+		s = sbm->mb_states[mb_id - sbm->first_mb_id];
+		if (s >= VIRTIO_MEM_SBM_MB_COUNT) {
+			vmh_fail(h, "mb %lu: state %d out of range", mb_id, s);
+			return;
+		}
+		count[s]++;
+	}
+	for (s = 0; s < VIRTIO_MEM_SBM_MB_COUNT; s++)
+		if (count[s] != sbm->mb_count[s])
+			vmh_fail(h, "mb_count[%d] = %lu, recount says %lu", s,
+				 sbm->mb_count[s], count[s]);
+	nbits = sbm->nr_mbs_alloc * sbm->sbs_per_mb;
+	for (bit = 0; bit < nbits; bit++) {
+		if (!test_bit(bit, sbm->sb_plugged))
+			continue;
+		if (bit >= (sbm->next_mb_id - sbm->first_mb_id) * sbm->sbs_per_mb)
+			vmh_fail(h, "subblock bit %lu set in a never-used memory block",
+				 bit);
+		plugged++;
+	}
+	if (plugged != sbm->nr_sbs_plugged)
+		vmh_fail(h, "nr_sbs_plugged = %lu, the bitmap holds %lu",
+			 sbm->nr_sbs_plugged, plugged);
+}
+
+/* Device blocks against the driver's subblock bits. */
+static void vmh_check_device(struct vmh *h)
+{
+	const struct virtio_mem_sbm *sbm = &h->vm.sbm;
+	const struct vmh_dev *d = &h->dev;
+	const u64 sb_size = h->vm.geo.sb_size;
+	u64 i, addr;
+	unsigned long mb_id, sb_id;
+	bool drv;
+
+	/* Before UNPLUG_ALL (C4) the device holds what the driver never knew. */
+	if (h->vm.unplug_all_required)
+		return;
+	if (vmh_drv_plugged(h) != vmh_dev_plugged(h))
+		vmh_fail(h, "driver counts 0x%llx bytes plugged, the device 0x%llx",
+			 (unsigned long long)vmh_drv_plugged(h),
+			 (unsigned long long)vmh_dev_plugged(h));
+	if (vmh_dev_plugged(h) > d->cap)
+		vmh_fail(h, "plugged 0x%llx beyond what the host asked for (0x%llx)",
+			 (unsigned long long)vmh_dev_plugged(h),
+			 (unsigned long long)d->cap);
+	for (i = 0; i < d->nr_blocks; i++) {
+		addr = d->cfg.addr + i * d->cfg.block_size;
+		mb_id = addr / h->vm.geo.mb_size;
+		sb_id = (addr % h->vm.geo.mb_size) / sb_size;
+		drv = mb_id >= sbm->first_mb_id && mb_id < sbm->next_mb_id &&
+		      virtio_mem_sbm_test_sb_plugged(sbm, mb_id, sb_id, 1);
+		if (drv != !!d->plugged[i]) {
+			vmh_fail(h, "device block 0x%llx is %s, the driver thinks %s",
+				 (unsigned long long)addr,
+				 d->plugged[i] ? "plugged" : "unplugged",
+				 drv ? "plugged" : "unplugged");
+			return;
+		}
+	}
+}
+
+/* Memory block states against the mm model, and the online_page rule. */
+static void vmh_check_mm(struct vmh *h)
+{
+	const struct virtio_mem_sbm *sbm = &h->vm.sbm;
+	const unsigned long first = h->p.addr / h->p.mb_size;
+	const unsigned long last = (h->p.addr + h->p.region_size - 1) /
+				   h->p.mb_size;
+	enum virtio_mem_sbm_mb_state s;
+	unsigned long mb_id, sb_id, nr;
+	const struct vmh_mb *mb;
+	bool plugged, full;
+
+	for (mb_id = first; mb_id <= last; mb_id++) {
+		mb = &h->mm.mbs[mb_id - first];
+		s = virtio_mem_sbm_get_mb_state(sbm, mb_id);
+		if (mb->added != virtio_mem_sbm_state_added(s) ||
+		    mb->online != virtio_mem_sbm_state_online(s) ||
+		    (mb->online && mb->movable != vmh_state_movable(s))) {
+			vmh_fail(h, "mb %lu: mm says %s%s%s, the driver's state is %d",
+				 mb_id, mb->added ? "added" : "not added",
+				 mb->online ? ", online" : "",
+				 mb->online ? (mb->movable ? " movable" :
+					       " kernel") : "", s);
+			return;
+		}
+		nr = virtio_mem_sbm_nr_sb_plugged(sbm, mb_id);
+		full = nr == sbm->sbs_per_mb;
+		if ((s == VIRTIO_MEM_SBM_MB_UNUSED && nr) ||
+		    (s == VIRTIO_MEM_SBM_MB_PLUGGED && !nr) ||
+		    (virtio_mem_sbm_state_added(s) &&
+		     virtio_mem_sbm_state_partial(s) == full)) {
+			vmh_fail(h, "mb %lu: state %d with %lu of %u subblocks plugged",
+				 mb_id, s, nr, sbm->sbs_per_mb);
+			return;
+		}
+		for (sb_id = 0; sb_id < h->p.mb_size / h->vm.geo.sb_size;
+		     sb_id++) {
+			plugged = virtio_mem_sbm_test_sb_plugged(sbm, mb_id,
+								 sb_id, 1);
+			if (h->mm.buddy[(mb_id - first) *
+					(h->p.mb_size / h->vm.geo.sb_size) +
+					sb_id] != (mb->online && plugged)) {
+				vmh_fail(h, "mb %lu sb %lu: %s the buddy, but %s and %s",
+					 mb_id, sb_id,
+					 plugged && mb->online ? "not in" : "in",
+					 plugged ? "plugged" : "unplugged",
+					 mb->online ? "online" : "offline");
+				return;
+			}
+		}
+	}
+}
+
+/**
+ * vmh_check() - every invariant, now
+ * Return: true if all hold; else h->failure says what broke first.
+ */
+bool vmh_check(struct vmh *h)
+{
+	if (kstub_warnings) {
+		vmh_fail(h, "the driver warned (WARN_ON or lockdep), see stderr");
+		kstub_warnings = 0;
+	}
+	if (h->vm.hotplug_mutex.held)
+		vmh_fail(h, "hotplug_mutex still held between steps");
+	if (h->probed) {
+		vmh_check_counters(h);
+		vmh_check_device(h);
+		vmh_check_mm(h);
+		if (h->vm.broken && !h->expect_broken)
+			vmh_fail(h, h->fc_race_error ?
+				 "driver broke down on Firecracker's ERROR for a plug that raced with a shrink of requested_size" :
+				 "driver broke down without an injected ERROR");
+	}
+	return !h->failures;
+}
+
+/* Subblocks the driver can ever plug with the current usable region. */
+u64 vmh_capacity(const struct vmh *h)
+{
+	const u64 mb = h->p.mb_size, sb = h->vm.geo.sb_size;
+	u64 start = h->p.addr > h->p.pluggable_start ? h->p.addr :
+						       h->p.pluggable_start;
+	u64 end = h->p.addr + h->p.region_size;	/* exclusive */
+	u64 usable_end = h->dev.cfg.addr + h->dev.cfg.usable_region_size;
+
+	if (end - 1 > h->p.pluggable_end)
+		end = h->p.pluggable_end + 1;
+	start = round_up(start, mb);
+	end = round_down(end, mb);
+	if (usable_end < end)
+		end = round_down(usable_end, sb);
+	return end > start ? end - start : 0;
+}
+
+/**
+ * vmh_settle() - faults off, user space onlines everything: does the
+ * driver get where the host wants it, with everything it plugged in use?
+ * Return: true if so.
+ */
+bool vmh_settle(struct vmh *h)
+{
+	struct vmh_dev *d = &h->dev;
+	unsigned long mb_id;
+	u64 want, plugged;
+	int i;
+
+	if (!h->probed || h->vm.broken)
+		return vmh_check(h);
+	d->nack_next = d->busy_next = d->error_next = 0;
+	d->busy_pct = d->midop_pct = 0;
+	h->mm.add_fail_next = h->mm.add_fail_pct = 0;
+	h->mm.offline_fail_pct = h->mm.user_pct = 0;
+	h->mm.unmovable_pct = 0;
+	h->mm.floor = 0;
+	virtio_mem_unplug_online = true;
+	kstub_fail_allocs = 0;
+	/* A config change notification (a NACK waits for one). */
+	vmh_host_resize(h, d->cfg.requested_size);
+	for (i = 0; i < 1000; i++) {
+		for (mb_id = h->vm.sbm.first_mb_id;
+		     mb_id < h->vm.sbm.next_mb_id; mb_id++)
+			vmh_user_online(h, mb_id, true);
+		if (h->retry_pending)
+			h->work_pending = true;	/* the timer fires */
+		if (!h->work_pending)
+			break;
+		vmh_run_worker(h);
+		if (!vmh_check(h))
+			return false;
+	}
+	if (h->work_pending)
+		vmh_fail(h, "settle: the worker never went idle");
+	want = min(d->cfg.requested_size, d->cfg.usable_region_size);
+	want = round_down(want, h->vm.geo.sb_size);
+	if (want > vmh_capacity(h))
+		want = vmh_capacity(h);
+	plugged = vmh_drv_plugged(h);
+	if (plugged < want)
+		vmh_fail(h, "settle: 0x%llx plugged, 0x%llx wanted and possible (why %d, rc %d)",
+			 (unsigned long long)plugged, (unsigned long long)want,
+			 h->vm.why, h->last_rc);
+	want = round_up(min(d->cfg.requested_size, d->cfg.usable_region_size),
+			h->vm.geo.sb_size);
+	if (virtio_mem_sbm_unplug && plugged > want)
+		vmh_fail(h, "settle: 0x%llx plugged, only 0x%llx wanted (why %d, rc %d)",
+			 (unsigned long long)plugged, (unsigned long long)want,
+			 h->vm.why, h->last_rc);
+	if (h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED])
+		vmh_fail(h, "settle: %lu memory blocks plugged but not added to Linux",
+			 h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED]);
+	return vmh_check(h);
+}

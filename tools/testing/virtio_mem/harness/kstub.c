@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Runtime of the kernel stand-ins declared in include/kstub.h.
+ */
+#include <stdarg.h>
+
+#include <kstub.h>
+
+unsigned long kstub_warnings;
+unsigned long kstub_fail_allocs;
+unsigned long kstub_live_allocs;
+
+void kstub_warn(const char *file, int line, const char *cond)
+{
+	kstub_warnings++;
+	fprintf(stderr, "WARNING: %s:%d: %s\n", file, line, cond);
+}
+
+static void *kstub_alloc(size_t size)
+{
+	void *p;
+
+	if (kstub_fail_allocs) {
+		kstub_fail_allocs--;
+		return NULL;
+	}
+	p = calloc(1, size ? size : 1);
+	if (p)
+		kstub_live_allocs++;
+	return p;
+}
+
+void *kvzalloc(size_t size, gfp_t gfp)
+{
+	(void)gfp;
+	return kstub_alloc(size);
+}
+
+void *kzalloc(size_t size, gfp_t gfp)
+{
+	(void)gfp;
+	return kstub_alloc(size);
+}
+
+void *kvcalloc(size_t n, size_t size, gfp_t gfp)
+{
+	(void)gfp;
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	return kstub_alloc(n * size);
+}
+
+void *kvmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	return kvcalloc(n, size, gfp);
+}
+
+void kvfree(const void *p)
+{
+	if (p)
+		kstub_live_allocs--;
+	free((void *)p);
+}
+
+void kfree(const void *p)
+{
+	kvfree(p);
+}
+
+unsigned long find_next_bit(const unsigned long *map, unsigned long size,
+			    unsigned long offset)
+{
+	unsigned long word;
+
+	while (offset < size) {
+		word = map[offset / BITS_PER_LONG] >> (offset % BITS_PER_LONG);
+		if (!word) {
+			offset = (offset / BITS_PER_LONG + 1) * BITS_PER_LONG;
+			continue;
+		}
+		offset += __builtin_ctzl(word);
+		return offset < size ? offset : size;
+	}
+	return size;
+}
+
+unsigned long find_next_zero_bit(const unsigned long *map, unsigned long size,
+				 unsigned long offset)
+{
+	unsigned long word;
+
+	while (offset < size) {
+		word = ~map[offset / BITS_PER_LONG] >> (offset % BITS_PER_LONG);
+		if (!word) {
+			offset = (offset / BITS_PER_LONG + 1) * BITS_PER_LONG;
+			continue;
+		}
+		offset += __builtin_ctzl(word);
+		return offset < size ? offset : size;
+	}
+	return size;
+}
+
+void bitmap_set(unsigned long *map, unsigned int start, unsigned int nr)
+{
+	for (; nr; nr--, start++)
+		map[start / BITS_PER_LONG] |= 1UL << (start % BITS_PER_LONG);
+}
+
+void bitmap_clear(unsigned long *map, unsigned int start, unsigned int nr)
+{
+	for (; nr; nr--, start++)
+		map[start / BITS_PER_LONG] &= ~(1UL << (start % BITS_PER_LONG));
+}
+
+void bitmap_copy(unsigned long *dst, const unsigned long *src,
+		 unsigned int nbits)
+{
+	memcpy(dst, src, BITS_TO_LONGS(nbits) * sizeof(long));
+}
+
+void mutex_init(struct mutex *m)
+{
+	m->held = 0;
+}
+
+void mutex_lock(struct mutex *m)
+{
+	if (m->held)
+		kstub_warn(__FILE__, __LINE__, "mutex_lock(): already held");
+	m->held = 1;
+}
+
+void mutex_unlock(struct mutex *m)
+{
+	if (!m->held)
+		kstub_warn(__FILE__, __LINE__, "mutex_unlock(): not held");
+	m->held = 0;
+}
+
+void kstub_assert_held(const struct mutex *m, bool held, const char *file,
+		       int line)
+{
+	if (!!m->held != held)
+		kstub_warn(file, line, held ? "lockdep_assert_held()" :
+				       "lockdep_assert_not_held()");
+}
+
+void kstub_printk(const char *level, const struct device *dev,
+		  const char *fmt, ...)
+{
+	static int verbose = -1;
+	va_list ap;
+
+	if (verbose < 0)
+		verbose = getenv("KSTUB_VERBOSE") != NULL;
+	if (!verbose)
+		return;
+	fprintf(stderr, "[%s] %s: ", level, dev && dev->name ? dev->name : "?");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}

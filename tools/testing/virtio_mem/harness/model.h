@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Models of the virtio-mem device and of core-mm, and the harness's
+ * stand-ins for the thin interfaces of drivers/virtio/virtio_mem.h that
+ * virtio_mem_sbm.c calls. See README.md for the invariants.
+ */
+#ifndef _VMH_MODEL_H
+#define _VMH_MODEL_H
+
+#include <kstub.h>
+
+#include "virtio_mem.h"
+
+#define SZ_1M	(1ULL << 20)
+#define SZ_1G	(1ULL << 30)
+
+/* How the host behaves where hosts differ (protocol notes, last table). */
+enum vmh_host {
+	VMH_QEMU,	/* NACK beyond requested; BUSY; UNPLUG_ALL recomputes usable */
+	VMH_CH,		/* NACK beyond requested; never BUSY; usable = region */
+	VMH_FC,		/* ERROR beyond requested; never BUSY; UNPLUG_ALL: usable 0 */
+	VMH_NR_HOSTS
+};
+
+/* memhp_default_state / online_policy, as far as the driver can tell. */
+enum vmh_online {
+	VMH_ONLINE_NONE,	/* user space onlines (or not) */
+	VMH_ONLINE_KERNEL,	/* online */
+	VMH_ONLINE_MOVABLE,	/* online_movable */
+	VMH_ONLINE_MIXED,	/* auto-movable: some kernel, some movable */
+	VMH_NR_ONLINE
+};
+
+struct vmh_params {
+	enum vmh_host host;
+	enum vmh_online online;
+	u64 mb_size;
+	u64 pageblock_size;
+	u64 block_size;
+	u64 addr;
+	u64 region_size;
+	u64 usable_region_size;
+	u64 requested_size;
+	u64 plugged_size;	/* left from before (kexec): C4 */
+	u64 pluggable_start;
+	u64 pluggable_end;
+	u64 qemu_extra;		/* QEMU: usable = requested + this */
+	u64 fc_slot;		/* Firecracker: usable rounded to this */
+};
+
+/* The device, as the host implements it. */
+struct vmh_dev {
+	enum vmh_host host;
+	struct virtio_mem_cfg cfg;
+	u8 *plugged;		/* one byte per device block */
+	u64 nr_blocks;
+	u64 qemu_extra;
+	u64 fc_slot;
+	/* Plugged may not exceed this: requested, or plugged at a shrink. */
+	u64 cap;
+	/* requested/usable changed since the driver last read the config. */
+	bool stale;
+	/* Fault injection: the next request(s) get this answer. */
+	unsigned int nack_next, busy_next, error_next;
+	unsigned int busy_pct;	/* BUSY at random (QEMU only) */
+	unsigned int midop_pct;	/* host resizes while a request is in flight */
+	unsigned long nr_req[4], nr_resp[4];
+};
+
+struct vmh_mb {
+	bool added;
+	bool online;
+	bool movable;
+};
+
+/* core-mm, as the driver sees it. */
+struct vmh_mm {
+	enum vmh_online online;
+	struct vmh_mb *mbs;	/* indexed by mb_id - first_mb_id */
+	u8 *buddy;		/* per subblock: handed to the page allocator */
+	u8 *used;		/* per subblock in the buddy: in use (not free) */
+	unsigned int used_pct;	/* chance a subblock given to the buddy gets used */
+	unsigned int unmovable_pct;	/* chance taking a used one fails */
+	u64 avail_base;		/* MemAvailable outside the device */
+	u64 floor;		/* virtio_mem_unplug_floor() */
+	unsigned int add_fail_next;	/* fail the next add with ... */
+	int add_fail_errno;
+	unsigned int add_fail_pct;
+	unsigned int offline_fail_pct;
+	unsigned int user_pct;	/* user space acts while a request is out */
+	unsigned long nr_adds, nr_add_fails, nr_onlines, nr_offlines;
+	unsigned long nr_fake_online_sbs, nr_fake_offline_sbs;
+};
+
+struct vmh {
+	struct virtio_mem vm;
+	struct virtio_device vdev;
+	struct vmh_params p;
+	struct vmh_dev dev;
+	struct vmh_mm mm;
+	u64 rng;
+	bool probed;
+	bool work_pending;
+	bool retry_pending;
+	bool expect_broken;	/* an ERROR was injected: broken is fine */
+	/* Firecracker answered ERROR to a plug that raced with a shrink. */
+	bool fc_race_error;
+	int last_rc;		/* of the last worker pass */
+	bool unplugging;	/* inside virtio_mem_sbm_unplug() */
+	/* The first failure, and how many. */
+	unsigned long failures;
+	char failure[512];
+};
+
+extern struct vmh *vmh_cur;
+
+/* Module parameter of virtio_mem_core.c, which the harness owns here. */
+extern bool virtio_mem_unplug_online;
+/* Present in drivers that can unplug; weak so older ones link too. */
+int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
+	__attribute__((weak));
+
+u64 vmh_rand(struct vmh *h);
+unsigned int vmh_pct(struct vmh *h);	/* uniform 0..99 */
+u64 vmh_rand_range(struct vmh *h, u64 lo, u64 hi); /* inclusive */
+
+void vmh_fail(struct vmh *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void vmh_default_params(struct vmh_params *p);
+int vmh_init(struct vmh *h, const struct vmh_params *p, u64 seed);
+int vmh_probe(struct vmh *h);
+void vmh_remove(struct vmh *h);
+void vmh_exit(struct vmh *h);
+
+void vmh_run_worker(struct vmh *h);
+void vmh_host_resize(struct vmh *h, u64 requested);
+void vmh_host_grow_usable(struct vmh *h, u64 usable);
+void vmh_user_event(struct vmh *h);
+int vmh_user_online(struct vmh *h, unsigned long mb_id, bool movable);
+int vmh_user_offline(struct vmh *h, unsigned long mb_id);
+
+u64 vmh_dev_plugged(const struct vmh *h);
+u64 vmh_drv_plugged(const struct vmh *h);
+u64 vmh_capacity(const struct vmh *h);
+bool vmh_check(struct vmh *h);
+bool vmh_settle(struct vmh *h);
+
+#endif /* _VMH_MODEL_H */
