@@ -111,8 +111,13 @@ struct virtio_mem {
 	struct {
 		atomic64_t req[VIRTIO_MEM_NR_REQ_TYPES][VIRTIO_MEM_NR_RESP_TYPES];
 		atomic64_t plugged_bytes;
+		atomic64_t unplugged_bytes;
+		atomic64_t fake_offline_failures;
 		atomic64_t retries;
 	} stats;
+
+	/* Our directory under <debugfs>/virtio_mem/. */
+	struct dentry *debugfs;
 };
 
 /* virtio_mem_device.c */
@@ -140,7 +145,13 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
 int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
 
+/* virtio_mem_sysfs.c */
+int virtio_mem_sysfs_init(struct virtio_mem *vm);
+void virtio_mem_sysfs_exit(struct virtio_mem *vm);
+
 /* virtio_mem_core.c */
+extern struct dentry *virtio_mem_debugfs_root;
+const char *virtio_mem_why_name(enum virtio_mem_why why);
 extern bool virtio_mem_unplug_online;
 u64 virtio_mem_unplug_floor(void);
 void virtio_mem_retry(struct virtio_mem *vm);

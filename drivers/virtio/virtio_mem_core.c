@@ -35,6 +35,7 @@
  */
 
 #include <linux/crash_dump.h>
+#include <linux/debugfs.h>
 #include <linux/ioport.h>
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
@@ -128,6 +129,19 @@ static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_UNMOVABLE] = "unmovable",
 	[VIRTIO_MEM_WHY_BROKEN] = "broken",
 };
+
+struct dentry *virtio_mem_debugfs_root;
+
+/**
+ * virtio_mem_why_name() - the word for a reason, as sysfs shows it
+ * @why: the reason
+ *
+ * Return: a static string.
+ */
+const char *virtio_mem_why_name(enum virtio_mem_why why)
+{
+	return why < VIRTIO_MEM_WHY_COUNT ? virtio_mem_why_names[why] : "?";
+}
 
 /**
  * virtio_mem_set_why() - record why the device is where it is
@@ -516,6 +530,10 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 	if (rc)
 		goto out_free_name;
 
+	rc = virtio_mem_sysfs_init(vm);
+	if (rc)
+		goto out_mm_unregister;
+
 	virtio_device_ready(vdev);
 
 	dev_info(&vdev->dev,
@@ -528,6 +546,8 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 		virtio_mem_retry(vm);
 	return 0;
 
+out_mm_unregister:
+	virtio_mem_mm_unregister(vm);
 out_free_name:
 	kfree_const(vm->resource_name);
 out_unregister_group:
@@ -554,6 +574,7 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 	spin_unlock_irq(&vm->removal_lock);
 	cancel_work_sync(&vm->wq);
 	hrtimer_cancel(&vm->retry_timer);
+	virtio_mem_sysfs_exit(vm);
 
 	/* Needs the notifier, so that blocks with holes can go offline. */
 	if (!vm->broken)
@@ -628,7 +649,24 @@ static struct virtio_driver virtio_mem_driver = {
 #endif
 };
 
-module_virtio_driver(virtio_mem_driver);
+static int __init virtio_mem_module_init(void)
+{
+	int rc;
+
+	virtio_mem_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	rc = register_virtio_driver(&virtio_mem_driver);
+	if (rc)
+		debugfs_remove_recursive(virtio_mem_debugfs_root);
+	return rc;
+}
+module_init(virtio_mem_module_init);
+
+static void __exit virtio_mem_module_exit(void)
+{
+	unregister_virtio_driver(&virtio_mem_driver);
+	debugfs_remove_recursive(virtio_mem_debugfs_root);
+}
+module_exit(virtio_mem_module_exit);
 MODULE_DEVICE_TABLE(virtio, virtio_mem_id_table);
 MODULE_AUTHOR("The virtio-mem driver developers");
 MODULE_DESCRIPTION("virtio-mem: paravirtualized memory hot(un)plug");

@@ -150,7 +150,11 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
  */
 int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size)
 {
-	return virtio_mem_send_range(vm, VIRTIO_MEM_REQ_UNPLUG, addr, size);
+	int rc = virtio_mem_send_range(vm, VIRTIO_MEM_REQ_UNPLUG, addr, size);
+
+	if (!rc)
+		atomic64_add(size, &vm->stats.unplugged_bytes);
+	return rc;
 }
 
 /**

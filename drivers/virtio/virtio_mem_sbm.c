@@ -292,6 +292,8 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 				goto out;
 			}
 			rc = virtio_mem_mm_fake_offline(pfn, sb_pages);
+			if (rc)
+				atomic64_inc(&vm->stats.fake_offline_failures);
 			if (rc == -EBUSY)
 				continue;
 			if (rc)
