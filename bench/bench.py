@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""virtio-mem benchmark: the distro's driver against ours, side by side.
+
+  bench.py [--kver K] [--quick] [--only KEY[,KEY]] [--outdir DIR] [-v]
+
+A report, not a test: it never fails on a timing. For each kernel (both
+supported ones unless --kver), for each scenario, it boots a fresh guest
+with the distro's virtio_mem and one with ours (build/<kver>/virtio_mem.ko,
+built with "make modules KVER=<kver>" when missing), interleaved so both see
+the same machine load, and times one resize over QMP. Boot and any set-up
+plug are not timed. See bench/README.md for what each row means.
+
+Writes bench/results/<date>-<kver>.{md,json,png}; console logs go to
+build/bench/<kver>/<driver>-<scenario>.log. Prints the tables at the end.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, '..'))
+sys.path.insert(0, os.path.join(REPO, 'tools', 'testing', 'virtio_mem'))
+import vmrig  # noqa: E402
+from vmrig import GiB, MiB, MemDev, VM, VMError  # noqa: E402
+
+KVERS = ['6.12.95+deb12-amd64', '6.1.0-50-amd64']
+DRIVERS = ['distro', 'ours']
+MOVABLE = 'memhp_default_state=online_movable'
+NORMAL = 'memhp_default_state=online'
+POLL = 0.15             # seconds between samples
+SETTLE = 1.0            # idle time after the set-up plug, before timing
+OOM_RE = re.compile(r'Out of memory: Kill(ed)? process|'
+                    r'Memory cgroup out of memory: Kill')
+OOMKILL_RE = re.compile(r'\boom-kill:')
+
+
+def scenarios(quick):
+    """The scenario list. --quick: 8 GiB instead of 16 and shorter caps."""
+    big = 8 * GiB if quick else 16 * GiB
+    bigs = '%d' % (big // GiB)
+    cap_big = 60 if quick else 120
+    cap_small = 30 if quick else 75
+    wl_pre = 4 * GiB if quick else 8 * GiB
+    return [
+        dict(key='plug', title='plug 0 -> %s GiB' % bigs,
+             cmdline=MOVABLE, pre=0, req=big, cap=60),
+        dict(key='unplug_big_movable',
+             title='unplug %s -> 1 GiB, idle, movable' % bigs,
+             cmdline=MOVABLE, pre=big, req=GiB, cap=cap_big),
+        dict(key='unplug_big_normal',
+             title='unplug %s -> 1 GiB, idle, normal' % bigs,
+             cmdline=NORMAL, pre=big, req=GiB, cap=cap_big),
+        dict(key='unplug_1g_movable', title='unplug 1 GiB -> 0, idle, movable',
+             cmdline=MOVABLE, pre=GiB, req=0, cap=cap_small),
+        dict(key='unplug_1g_normal', title='unplug 1 GiB -> 0, idle, normal',
+             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small),
+        dict(key='workload',
+             title='unplug %d -> 1 GiB, 45%% memfill workload, movable'
+             % (wl_pre // GiB),
+             cmdline=MOVABLE, pre=wl_pre, req=GiB, cap=cap_big,
+             workload=0.45),
+    ]
+
+
+def log(msg):
+    print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
+
+
+def human(n):
+    if n is None:
+        return '?'
+    if n == 0:
+        return '0'
+    if n % GiB == 0:
+        return '%d GiB' % (n // GiB)
+    if abs(n) >= GiB:
+        return '%d MiB (%.2f GiB)' % (n // MiB, n / GiB)
+    return '%d MiB' % (n // MiB)
+
+
+# ---------------------------------------------------------------- one run
+
+def sample(vm, base):
+    """(t, plugged bytes, MemTotal growth since boot in bytes or None, t2).
+
+    t: when QMP answered the size; t2: when the guest answered MemTotal."""
+    size = vm.plugged('vm0')
+    t = time.monotonic()
+    try:
+        rc, out = vm.run("sed -n 's/^MemTotal: *//p' /proc/meminfo",
+                         timeout=15)
+        mt = int(out.split()[0]) * 1024 - base if rc == 0 else None
+    except (VMError, ValueError, IndexError):
+        mt = None
+    return t, size, mt, time.monotonic()
+
+
+def wait_setup(vm, base, want, timeout=120):
+    """Untimed set-up plug: wait until size and MemTotal both show @want."""
+    vm.set_requested('vm0', want)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        vm.alive()
+        _, size, mt, _ = sample(vm, base)
+        if size == want and mt == want:
+            return
+        time.sleep(0.2)
+    raise VMError('set-up plug to %s did not complete (size %s, MemTotal '
+                  '+%s)' % (human(want), human(size), human(mt)))
+
+
+def measure(vm, base, req, cap, stall=62.0):
+    """Ask for @req and sample until size and MemTotal agree on it.
+
+    Stops at @cap seconds, or when neither the size nor MemTotal changed for
+    @stall seconds (longer than the distro driver's first 50 s retry)."""
+    samples = []
+    t0 = time.monotonic()
+    vm.set_requested('vm0', req)
+    last_change = t0
+    prev = None
+    while True:
+        vm.alive()
+        t, size, mt, t2 = sample(vm, base)
+        samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
+        if (size, mt) != prev:
+            last_change = t
+            prev = (size, mt)
+        if size == req and mt == req:
+            break
+        now = time.monotonic()
+        if now - t0 >= cap or now - last_change >= stall:
+            break
+        time.sleep(max(0.0, POLL - (time.monotonic() - t)))
+    return summarize(samples, req, time.monotonic() - t0)
+
+
+def summarize(samples, req, waited):
+    final = samples[-1][1]
+    t_size = next((t for t, s, _, _ in samples if s == req), None)
+    # The guest view settled: the first sample where the device size is at
+    # its final value and MemTotal has grown by exactly that much (timed
+    # when the guest answered, which is after QMP did).
+    t_mem = next((t2 for _, s, m, t2 in samples
+                  if s == final and m == final), None)
+    mt_final = samples[-1][2]
+    return {
+        'requested': req,
+        'final_plugged': final,
+        'memtotal_delta_final': mt_final,
+        'reached': t_size is not None,
+        't_size': t_size,
+        't_memtotal': t_mem,
+        'waited': round(waited, 2),
+        'n_samples': len(samples),
+        'samples': samples,
+    }
+
+
+def start_workload(vm, frac):
+    mt_kb = vm.memtotal_kb()
+    mib = int(mt_kb * frac / 1024)
+    vm.check('(memfill -q -i 1 -d 0 %d >/tmp/mf.log 2>&1; echo $? >/tmp/mf.rc)'
+             ' >/dev/null 2>&1 &' % mib)
+    t0 = time.monotonic()
+    vm.wait(lambda: 'memfill: ready' in vm.check('cat /tmp/mf.log') or
+            vm.run('test -f /tmp/mf.rc')[0] == 0,
+            600, what='memfill to fill %d MiB' % mib, interval=0.5)
+    fill_s = time.monotonic() - t0
+    out = vm.check('cat /tmp/mf.log')
+    if 'memfill: ready' not in out:
+        raise VMError('memfill did not start: %s' % out)
+    return {'workload_mib': mib, 'guest_memtotal_mib': mt_kb // 1024,
+            'fill_s': round(fill_s, 1)}
+
+
+def finish_workload(vm):
+    """Is memfill alive, and is its data intact? (SIGTERM: one last pass.)"""
+    res = {}
+    rc, _ = vm.run('test -f /tmp/mf.rc', timeout=30)
+    res['alive'] = rc != 0
+    if res['alive']:
+        vm.run('kill -TERM $(pidof memfill)', timeout=30)
+        try:
+            vm.wait(lambda: vm.run('test -f /tmp/mf.rc', timeout=30)[0] == 0,
+                    300, what='memfill to exit', interval=0.5)
+        except TimeoutError:
+            res['exit'] = 'did not exit'
+    rc, out = vm.run('cat /tmp/mf.rc; cat /tmp/mf.log', timeout=30)
+    lines = out.strip().splitlines()
+    res['rc'] = int(lines[0]) if lines and lines[0].strip().isdigit() else None
+    res['log'] = lines[1:][-6:]
+    res['intact'] = res['rc'] == 0 and any('memfill: OK' in l for l in lines)
+    res['corruption'] = any('corruption' in l or 'FAIL' in l for l in lines)
+    return res
+
+
+def oom_kills(text):
+    kills = len([l for l in text.splitlines() if OOM_RE.search(l)])
+    return max(kills, len([l for l in text.splitlines()
+                           if OOMKILL_RE.search(l)]))
+
+
+def run_one(kver, driver, module, sc, logdir, verbose):
+    name = '%s-%s' % (driver, sc['key'])
+    res = {'driver': driver, 'scenario': sc['key'], 'log': None}
+    vm = VM(kver, module, name=name, logdir=logdir, verbose=verbose,
+            devices=[MemDev('vm0', '16G', block_size='2M')],
+            boot_mem='1G', smp=2, cmdline=sc['cmdline'])
+    res['log'] = os.path.relpath(vm.log_path, REPO)
+    t_start = time.monotonic()
+    try:
+        vm.start()
+        res['boot_s'] = round(vm.boot_time, 1)
+        base = vm.memtotal_kb() * 1024
+        res['base_memtotal'] = base
+        if sc['pre']:
+            t = time.monotonic()
+            wait_setup(vm, base, sc['pre'])
+            res['setup_s'] = round(time.monotonic() - t, 1)
+            time.sleep(SETTLE)
+        if sc.get('workload'):
+            res.update(start_workload(vm, sc['workload']))
+        res.update(measure(vm, base, sc['req'], sc['cap']))
+        if sc.get('workload'):
+            res['memfill'] = finish_workload(vm)
+        try:
+            text = vm.dmesg()
+        except VMError:
+            text = vm.console()
+        res['oom_kills'] = oom_kills(text)
+    except Exception as e:          # a report: record it and go on
+        res['error'] = '%s: %s' % (type(e).__name__, e)
+        if verbose:
+            traceback.print_exc()
+        res['oom_kills'] = oom_kills(vm.console())
+    finally:
+        res['console_problems'] = [l.strip() for _, l in
+                                   vm.console_problems()][:5]
+        vm.stop()
+    res['total_s'] = round(time.monotonic() - t_start, 1)
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_t(r, key):
+    if r is None or r.get('error'):
+        return 'error'
+    t = r.get(key)
+    if key == 't_size' and not r['reached']:
+        return 'not reached (%s after %.0f s)' % (human(r['final_plugged']),
+                                                 r['waited'])
+    if t is None:
+        return 'no (MemTotal +%s, plugged %s)' % (
+            human(r['memtotal_delta_final']), human(r['final_plugged']))
+    return '%.1f s' % t
+
+
+def ratio(a, b, key):
+    if not a or not b or a.get('error') or b.get('error'):
+        return ''
+    if a.get(key) is None or b.get(key) is None:
+        return ''
+    if key == 't_size' and not (a['reached'] and b['reached']):
+        return ''
+    if a[key] <= 0:
+        return ''
+    return '%.2f' % (b[key] / a[key])
+
+
+def workload_cell(r):
+    if r is None or r.get('error') or 'memfill' not in r:
+        return 'error' if r and r.get('error') else '?'
+    m = r['memfill']
+    if m['intact']:
+        return 'survived, data intact'
+    if m['corruption']:
+        return 'CORRUPTED'
+    if not m['alive']:
+        return 'killed (rc %s)' % m['rc']
+    return 'alive, rc %s' % m['rc']
+
+
+def table(result):
+    rows = ['| scenario | distro | ours | ratio (ours/distro) |',
+            '|---|---|---|---|']
+    for sc in result['scenarios']:
+        a, b = sc['runs'].get('distro'), sc['runs'].get('ours')
+        t = sc['title']
+        rows.append('| %s: size reached | %s | %s | %s |' % (
+            t, fmt_t(a, 't_size'), fmt_t(b, 't_size'),
+            ratio(a, b, 't_size')))
+        rows.append('| %s: MemTotal agrees | %s | %s | %s |' % (
+            t, fmt_t(a, 't_memtotal'), fmt_t(b, 't_memtotal'),
+            ratio(a, b, 't_memtotal')))
+        rows.append('| %s: final plugged | %s | %s | |' % (
+            t, *(human(r.get('final_plugged')) if r and not r.get('error')
+                 else 'error' for r in (a, b))))
+        oom = [str(r.get('oom_kills', '?')) if r else '?' for r in (a, b)]
+        if sc['key'] == 'workload' or oom != ['0', '0']:
+            rows.append('| %s: OOM kills | %s | %s | |' % (t, *oom))
+        if sc['key'] == 'workload':
+            rows.append('| %s: memfill | %s | %s | |' % (
+                t, workload_cell(a), workload_cell(b)))
+    return '\n'.join(rows)
+
+
+def notes(result):
+    out = []
+    for sc in result['scenarios']:
+        for d in DRIVERS:
+            r = sc['runs'].get(d)
+            if not r:
+                continue
+            tag = '%s / %s' % (sc['key'], d)
+            if r.get('error'):
+                out.append('- %s: **error** %s (console: `%s`)'
+                           % (tag, r['error'], r['log']))
+            if r.get('console_problems'):
+                out.append('- %s: console: `%s` (%s)' % (
+                    tag, r['console_problems'][0], r['log']))
+            if r.get('workload_mib'):
+                out.append('- %s: memfill %d MiB of %d MiB MemTotal '
+                           '(filled in %.0f s); last log lines: %s' % (
+                               tag, r['workload_mib'],
+                               r['guest_memtotal_mib'], r['fill_s'],
+                               ' / '.join(r.get('memfill', {}).get('log', []))
+                               or '-'))
+    return out
+
+
+def write_md(result, path, png):
+    lines = ['# virtio-mem bench: %s, %s' % (result['kver'], result['date']),
+             '',
+             'QEMU %s TCG (no KVM), %s host CPUs, 2 vCPUs, 1 GiB boot '
+             'memory, one 16 GiB virtio-mem device with 2 MiB blocks%s. '
+             'Times are TCG wall-clock from the QMP request: compare the '
+             'ratios, not the absolute figures. ratio < 1: ours faster.'
+             % (result['qemu'], result['host_cpus'],
+                ' (--quick)' if result['quick'] else ''),
+             '', table(result), '']
+    n = notes(result)
+    if n:
+        lines += ['Notes:', ''] + n + ['']
+    lines += ['Console logs: `build/bench/%s/<driver>-<scenario>.log`.'
+              % result['kver']]
+    if png:
+        lines += ['', '![times](%s)' % os.path.basename(png)]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def write_png(result, path):
+    """Bar chart with gnuplot: per scenario, distro and ours side by side;
+    top: until the size is reached, bottom: until MemTotal agrees."""
+    gp = shutil.which('gnuplot')
+    if not gp:
+        log('gnuplot missing (make deps installs gnuplot-nox): no PNG')
+        return None
+    work = path + '.d'
+    os.makedirs(work, exist_ok=True)
+    panels = [('t_size', 'until QMP size == requested'),
+              ('t_memtotal', 'until guest MemTotal agrees with plugged size')]
+    for key, _ in panels:
+        with open(os.path.join(work, key + '.dat'), 'w') as f:
+            for i, sc in enumerate(result['scenarios']):
+                vals = []
+                for d in DRIVERS:
+                    r = sc['runs'].get(d) or {}
+                    if r.get('error'):
+                        vals += [0, '"error"']
+                        continue
+                    t = r.get(key)
+                    miss = t is None or (key == 't_size' and
+                                         not r.get('reached'))
+                    if miss:
+                        vals += [r.get('waited', 0),
+                                 '"not reached\\n%s"' % human(
+                                     r.get('final_plugged')).split(' (')[0]
+                                 if key == 't_size' else
+                                 '"no\\n(%.0f s)"' % r.get('waited', 0)]
+                    else:
+                        vals += [t, '"%.1f s"' % t]
+                title = sc['title'].replace(', ', '\\n', 1).replace(
+                    '45% memfill workload', 'memfill 45%')
+                f.write('%d "%s" %s\n' % (i, title,
+                                          ' '.join(str(v) for v in vals)))
+    n = len(result['scenarios'])
+    script = ['set terminal pngcairo size 1400,1000 font "DejaVu Sans,11"',
+              'set output "%s"' % path,
+              'set multiplot layout 2,1 title "virtio-mem bench: %s, %s '
+              '(QEMU TCG wall-clock; compare ratios)" font ",14"'
+              % (result['kver'], result['date']),
+              'set style fill solid 0.85 border -1',
+              'set boxwidth 0.36',
+              'set grid ytics',
+              'set key top left',
+              'set xrange [-0.6:%f]' % (n - 0.4),
+              'set yrange [0:*]',
+              'set offsets 0,0,graph 0.18,0',
+              'set ylabel "seconds"',
+              'set xtics font ",10"']
+    for key, label in panels:
+        dat = os.path.join(work, key + '.dat')
+        script += [
+            'set title "%s"' % label,
+            'plot "%s" using ($1-0.19):3:xtic(2) with boxes lc rgb "#4a7ab0" '
+            'title "distro", '
+            '"" using ($1+0.19):5 with boxes lc rgb "#e8862a" title "ours", '
+            '"" using ($1-0.19):3:4 with labels offset 0,1.2 font ",9" '
+            'notitle, '
+            '"" using ($1+0.19):5:6 with labels offset 0,1.2 font ",9" '
+            'notitle' % dat]
+    script.append('unset multiplot')
+    with open(os.path.join(work, 'plot.gp'), 'w') as f:
+        f.write('\n'.join(script) + '\n')
+    r = subprocess.run([gp, os.path.join(work, 'plot.gp')],
+                       capture_output=True, text=True)
+    shutil.rmtree(work, ignore_errors=True)
+    if r.returncode:
+        log('gnuplot failed: %s' % r.stderr.strip())
+        return None
+    return path
+
+
+# ---------------------------------------------------------------- main
+
+def ensure_module(kver):
+    ko = os.path.join(REPO, 'build', kver, 'virtio_mem.ko')
+    if not os.path.exists(ko):
+        log('building our module for %s' % kver)
+        subprocess.run(['make', '-C', REPO, 'modules', 'KVER=' + kver],
+                       check=True, stdout=subprocess.DEVNULL)
+    return ko
+
+
+def qemu_version():
+    try:
+        out = subprocess.run([vmrig.QEMU, '--version'], capture_output=True,
+                             text=True).stdout
+        m = re.search(r'version (\S+)', out)
+        return m.group(1) if m else '?'
+    except OSError:
+        return '?'
+
+
+def bench_kernel(kver, args, scs):
+    ours = ensure_module(kver)
+    modules = {'distro': 'distro', 'ours': ours}
+    logdir = os.path.join(REPO, 'build', 'bench', kver)
+    result = {'kver': kver, 'date': args.date, 'quick': args.quick,
+              'qemu': qemu_version(), 'host_cpus': os.cpu_count(),
+              'host': platform.node(), 'poll_s': POLL,
+              'ours_module': os.path.relpath(ours, REPO),
+              'scenarios': []}
+    for i, sc in enumerate(scs):
+        entry = {k: v for k, v in sc.items()}
+        entry['runs'] = {}
+        result['scenarios'].append(entry)
+        # Alternate who goes first, so neither always gets the quieter slot.
+        order = DRIVERS if i % 2 == 0 else DRIVERS[::-1]
+        for d in order:
+            log('%s %-20s %-6s ...' % (kver, sc['key'], d))
+            r = run_one(kver, d, modules[d], sc, logdir, args.verbose)
+            entry['runs'][d] = r
+            if r.get('error'):
+                log('  error: %s (%s)' % (r['error'], r['log']))
+            else:
+                log('  boot %.1fs, size %s, MemTotal %s, final %s, OOM %d, '
+                    'run %.0fs' % (r['boot_s'], fmt_t(r, 't_size'),
+                                   fmt_t(r, 't_memtotal'),
+                                   human(r['final_plugged']),
+                                   r['oom_kills'], r['total_s']))
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--kver', action='append',
+                    help='kernel to bench (repeatable; default: %s)'
+                    % ' and '.join(KVERS))
+    ap.add_argument('--quick', action='store_true',
+                    help='8 GiB instead of 16, shorter waits; one kernel '
+                    '(%s) unless --kver' % KVERS[0])
+    ap.add_argument('--only', help='comma-separated scenario keys')
+    ap.add_argument('--outdir', default=os.path.join(HERE, 'results'))
+    ap.add_argument('-v', '--verbose', action='store_true')
+    args = ap.parse_args()
+    kvers = args.kver or (KVERS[:1] if args.quick else KVERS)
+    scs = scenarios(args.quick)
+    if args.only:
+        keys = args.only.split(',')
+        bad = [k for k in keys if k not in [s['key'] for s in scs]]
+        if bad:
+            ap.error('unknown scenario(s) %s; have %s' % (
+                ','.join(bad), ','.join(s['key'] for s in scs)))
+        scs = [s for s in scs if s['key'] in keys]
+    args.date = datetime.date.today().isoformat()
+    os.makedirs(args.outdir, exist_ok=True)
+    t0 = time.monotonic()
+    outputs = []
+    for kver in kvers:
+        result = bench_kernel(kver, args, scs)
+        stem = os.path.join(args.outdir, '%s-%s%s' % (
+            args.date, kver, '-quick' if args.quick else ''))
+        with open(stem + '.json', 'w') as f:
+            json.dump(result, f, indent=1)
+        png = write_png(result, stem + '.png')
+        write_md(result, stem + '.md', png)
+        outputs.append((kver, stem, result))
+    print()
+    for kver, stem, result in outputs:
+        print('## %s%s\n' % (kver, ' (--quick)' if args.quick else ''))
+        print(table(result))
+        for n in notes(result):
+            print(n)
+        print('\n(%s.md / .json / .png)\n' % os.path.relpath(stem))
+    print('bench: %.1f min in all' % ((time.monotonic() - t0) / 60))
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
