@@ -41,13 +41,20 @@ fi
 cp_opts=(--strict --no-tree --quiet --show-types --color=never
 	 --ignore CAMELCASE)
 compat=drivers/virtio/virtio_mem_compat.h
-others=($(printf '%s\n' "${files[@]}" | grep -vx "$compat"))
+others=($(printf '%s\n' "${files[@]}" | grep -vx "$compat" | grep -v '^include/trace/'))
+traces=($(printf '%s\n' "${files[@]}" | grep '^include/trace/' || true))
 if ! "$CHECKPATCH" "${cp_opts[@]}" -f "${others[@]}"; then
 	echo "lint: checkpatch found problems"
 	fail=1
 fi
 # checkpatch leaves a CamelCase cache in a git tree's top directory.
 rm -f .checkpatch-camelcase.git.*
+# TRACE_EVENT() has its own layout, the same in every kernel trace header.
+if [ "${#traces[@]}" -gt 0 ] && ! "$CHECKPATCH" "${cp_opts[@]}" \
+		--ignore OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT -f "${traces[@]}"; then
+	echo "lint: checkpatch found problems"
+	fail=1
+fi
 if [ -f "$compat" ] && ! "$CHECKPATCH" "${cp_opts[@]}" \
 		--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON -f "$compat"; then
 	echo "lint: checkpatch found problems"

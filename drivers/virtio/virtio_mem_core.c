@@ -51,6 +51,9 @@
 
 #include "virtio_mem.h"
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/virtio_mem.h>
+
 /*
  * Retry delays after a transient failure (device BUSY, -ENOMEM, an add
  * that failed): short at first, because under emulation or migration the
@@ -222,12 +225,16 @@ static enum hrtimer_restart virtio_mem_timer_expired(struct hrtimer *timer)
 	return HRTIMER_NORESTART;
 }
 
-static void virtio_mem_retry_later(struct virtio_mem *vm)
+/* Arm the retry timer; returns the delay, for the trace. */
+static unsigned int virtio_mem_retry_later(struct virtio_mem *vm)
 {
+	unsigned int delay = vm->retry_ms;
+
 	atomic64_inc(&vm->stats.retries);
 	hrtimer_start(&vm->retry_timer, ms_to_ktime(vm->retry_ms),
 		      HRTIMER_MODE_REL);
 	vm->retry_ms = min(vm->retry_ms * 2, VIRTIO_MEM_RETRY_MS_MAX);
+	return delay;
 }
 
 static void virtio_mem_log_problem(struct virtio_mem *vm,
@@ -297,6 +304,7 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 static void virtio_mem_run_wq(struct work_struct *work)
 {
 	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
+	unsigned int delay = 0;
 	unsigned long before;
 	int rc;
 
@@ -338,26 +346,26 @@ again:
 	case -ETXTBSY:
 		/* Device BUSY. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BUSY);
-		virtio_mem_retry_later(vm);
+		delay = virtio_mem_retry_later(vm);
 		break;
 	case -ENOMEM:
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NOMEM);
-		virtio_mem_retry_later(vm);
+		delay = virtio_mem_retry_later(vm);
 		break;
 	case -EEXIST:
 		/* Adding memory failed. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_ADD_FAILED);
-		virtio_mem_retry_later(vm);
+		delay = virtio_mem_retry_later(vm);
 		break;
 	case -ENOBUFS:
 		/* The OOM guard: the workload needs the memory for now. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_MEMORY_PRESSURE);
-		virtio_mem_retry_later(vm);
+		delay = virtio_mem_retry_later(vm);
 		break;
 	case -EBUSY:
 		/* Some memory would not move: pinned, or in use right now. */
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_UNMOVABLE);
-		virtio_mem_retry_later(vm);
+		delay = virtio_mem_retry_later(vm);
 		break;
 	default:
 		/* -EIO (device ERROR, bad config) or a bug of ours. */
@@ -368,6 +376,8 @@ again:
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BROKEN);
 		break;
 	}
+	trace_virtio_mem_retry(vm->vdev->index, rc,
+			       virtio_mem_why_name(READ_ONCE(vm->why)), delay);
 }
 
 static void virtio_mem_config_changed(struct virtio_device *vdev)
@@ -397,6 +407,15 @@ static int virtio_mem_node(struct virtio_mem *vm)
 	if (nid == NUMA_NO_NODE)
 		nid = memory_add_physaddr_to_nid(vm->cfg.addr);
 	return nid;
+}
+
+static void virtio_mem_mb_state_changed(void *owner, unsigned long mb_id,
+					enum virtio_mem_sbm_mb_state old,
+					enum virtio_mem_sbm_mb_state state)
+{
+	struct virtio_mem *vm = owner;
+
+	trace_virtio_mem_mb_state(vm->vdev->index, mb_id, old, state);
 }
 
 /* Read and validate the config, set up geometry and state. */
@@ -432,8 +451,11 @@ static int virtio_mem_init(struct virtio_mem *vm)
 	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;
 
-	return virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
-				   vm->geo.last_mb_id, vm->geo.sbs_per_mb);
+	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
+				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
+	vm->sbm.changed = virtio_mem_mb_state_changed;
+	vm->sbm.owner = vm;
+	return rc;
 }
 
 /*

@@ -8,10 +8,12 @@
  *   ACK -> 0, NACK -> -EPERM, BUSY -> -ETXTBSY, ERROR/garbage -> -EIO.
  */
 
+#include <linux/ktime.h>
 #include <linux/scatterlist.h>
 #include <linux/virtio_config.h>
 
 #include "virtio_mem.h"
+#include <trace/events/virtio_mem.h>
 
 /**
  * virtio_mem_read_config() - read every config field at once
@@ -77,6 +79,7 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	struct scatterlist *sgs[2], sg_req, sg_resp;
 	unsigned int len;
 	u16 resp_type;
+	u64 start;
 	int rc;
 
 	memset(&vm->req, 0, sizeof(vm->req));
@@ -91,6 +94,8 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	sgs[0] = &sg_req;
 	sgs[1] = &sg_resp;
 
+	trace_virtio_mem_request_send(vm->vdev->index, type, addr, nb_blocks);
+	start = ktime_get_ns();
 	rc = virtqueue_add_sgs(vm->vq, sgs, 1, 1, vm, GFP_KERNEL);
 	if (rc < 0)
 		return rc;
@@ -98,6 +103,8 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	wait_event(vm->host_resp, virtqueue_get_buf(vm->vq, &len));
 
 	resp_type = virtio16_to_cpu(vm->vdev, vm->resp.type);
+	trace_virtio_mem_request_done(vm->vdev->index, type, addr, nb_blocks,
+				      resp_type, ktime_get_ns() - start);
 	/* Garbage counts as ERROR, like it is treated. */
 	if (resp_type >= VIRTIO_MEM_NR_RESP_TYPES)
 		resp_type = VIRTIO_MEM_RESP_ERROR;

@@ -16,6 +16,7 @@
 #include <linux/sched.h>
 
 #include "virtio_mem.h"
+#include <trace/events/virtio_mem.h>
 
 static int virtio_mem_sbm_send_plug(struct virtio_mem *vm, unsigned long mb_id,
 				    unsigned int sb_id, unsigned int count)
@@ -292,6 +293,8 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 				goto out;
 			}
 			rc = virtio_mem_mm_fake_offline(pfn, sb_pages);
+			trace_virtio_mem_fake_offline(vm->vdev->index, pfn,
+						      sb_pages, rc);
 			if (rc)
 				atomic64_inc(&vm->stats.fake_offline_failures);
 			if (rc == -EBUSY)

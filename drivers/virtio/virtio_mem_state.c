@@ -182,6 +182,8 @@ void virtio_mem_sbm_set_mb_state(struct virtio_mem_sbm *sbm,
 	sbm->mb_states[idx] = state;
 	sbm->mb_count[old]--;
 	sbm->mb_count[state]++;
+	if (sbm->changed && old != state)
+		sbm->changed(sbm->owner, mb_id, old, state);
 }
 
 /**

@@ -54,6 +54,9 @@ enum virtio_mem_sbm_mb_state {
  * @sb_plugged: one bit per subblock, set when the device has it plugged.
  * @mb_count: memory blocks per state, kept right by the one setter.
  * @nr_sbs_plugged: plugged subblocks in all memory blocks.
+ * @changed: if set, told about every memory block state change (the
+ *	driver traces them; the pure code knows nothing of tracing).
+ * @owner: passed to @changed.
  *
  * In the driver, all of this is protected by vm->hotplug_mutex.
  */
@@ -67,6 +70,10 @@ struct virtio_mem_sbm {
 	unsigned long *sb_plugged;
 	unsigned long mb_count[VIRTIO_MEM_SBM_MB_COUNT];
 	unsigned long nr_sbs_plugged;
+	void (*changed)(void *owner, unsigned long mb_id,
+			enum virtio_mem_sbm_mb_state old,
+			enum virtio_mem_sbm_mb_state state);
+	void *owner;
 };
 
 int virtio_mem_sbm_init(struct virtio_mem_sbm *sbm, unsigned long first_mb_id,
