@@ -375,6 +375,13 @@ static void vmh_request_hooks(struct vmh *h)
 		vmh_user_event(h);
 }
 
+static int vmh_trace_rc(int rc)
+{
+	if (getenv("VMH_TRACE"))
+		fprintf(stderr, "   -> %d\n", rc);
+	return rc;
+}
+
 /* ---- virtio_mem_device.c's interface ---- */
 
 int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
@@ -391,7 +398,7 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
 	struct vmh *h = to_vmh(vm);
 
 	vmh_request_hooks(h);
-	return vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr, size);
+	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr, size));
 }
 
 int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size)
@@ -399,7 +406,7 @@ int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size)
 	struct vmh *h = to_vmh(vm);
 
 	vmh_request_hooks(h);
-	return vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG, addr, size);
+	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG, addr, size));
 }
 
 int virtio_mem_send_unplug_all(struct virtio_mem *vm)
@@ -407,7 +414,7 @@ int virtio_mem_send_unplug_all(struct virtio_mem *vm)
 	struct vmh *h = to_vmh(vm);
 
 	vmh_request_hooks(h);
-	return vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0);
+	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0));
 }
 
 /* ---- virtio_mem_core.c's interface ---- */

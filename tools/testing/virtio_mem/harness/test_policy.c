@@ -1,3 +1,462 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_mem_policy.c: config validation, geometry, plug and unplug
+ * decisions. Pictures: see unit.h.
+ */
 #include "unit.h"
-const struct vmu_case vmu_policy_cases[] = { { NULL, NULL } };
+
+#define MiB	SZ_1M
+#define GiB	SZ_1G
+#define FIRST	100UL
+
+/* A good config: 2 MiB blocks, 4 GiB at 4 GiB, 1 GiB usable. */
+static const struct virtio_mem_cfg good_cfg = {
+	.block_size = 2 * MiB,
+	.addr = 4 * GiB,
+	.region_size = 4 * GiB,
+	.usable_region_size = GiB,
+	.plugged_size = 0,
+	.requested_size = 512 * MiB,
+};
+
+#define CFG(...) ({ struct virtio_mem_cfg __c = good_cfg;		\
+		    struct virtio_mem_cfg __d = { __VA_ARGS__ };		\
+		    vmu_cfg_merge(&__c, &__d); __c; })
+
+/* Fields set in @d (non-zero, or block_size ~0 meaning 0) replace @c's. */
+static void vmu_cfg_merge(struct virtio_mem_cfg *c,
+			  const struct virtio_mem_cfg *d)
+{
+#define M(f) do { if (d->f == (u64)-1) c->f = 0; else if (d->f) c->f = d->f; } while (0)
+	M(block_size);
+	M(addr);
+	M(region_size);
+	M(usable_region_size);
+	M(plugged_size);
+	M(requested_size);
+#undef M
+}
+
+#define ZERO	((u64)-1)
+
+/* Each bad field is named, with its value. */
+static bool policy_cfg_check_names_the_bad_field(void)
+{
+	static const struct {
+		const char *what;
+		struct virtio_mem_cfg cfg;
+		const char *field;	/* expect; NULL: accepted */
+	} rows[] = {
+		{ "a good config", { 0 }, NULL },
+		{ "block_size 0", { .block_size = ZERO }, "block_size" },
+		{ "block_size 3 MiB", { .block_size = 3 * MiB }, "block_size" },
+		{ "block_size 2 KiB, below a page", { .block_size = 2048 },
+		  "block_size" },
+		{ "block_size one page", { .block_size = 4096 }, NULL },
+		{ "addr off by 1 MiB", { .addr = 4 * GiB + MiB }, "addr" },
+		{ "region_size 0", { .region_size = ZERO }, "region_size" },
+		{ "region_size 1 MiB off", { .region_size = 4 * GiB + MiB },
+		  "region_size" },
+		{ "region wraps", { .addr = ~0ULL - 2 * MiB + 1,
+				    .region_size = 4 * MiB },
+		  "region_size" },
+		{ "usable 1 MiB off", { .usable_region_size = GiB + MiB },
+		  "usable_region_size" },
+		{ "usable beyond region", { .usable_region_size = 8 * GiB },
+		  "usable_region_size" },
+		{ "plugged 1 MiB off", { .plugged_size = MiB },
+		  "plugged_size" },
+		{ "plugged beyond region", { .plugged_size = 8 * GiB },
+		  "plugged_size" },
+		{ "requested 1 MiB off", { .requested_size = MiB },
+		  "requested_size" },
+		{ "requested beyond region", { .requested_size = 8 * GiB },
+		  "requested_size" },
+		/* The device promises usable >= requested; we clip instead. */
+		{ "requested beyond usable", { .requested_size = 2 * GiB },
+		  NULL },
+	};
+	struct virtio_mem_cfg_problem problem;
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct virtio_mem_cfg cfg = good_cfg;
+
+		vmu_cfg_merge(&cfg, &rows[i].cfg);
+		memset(&problem, 0, sizeof(problem));
+		rc = virtio_mem_cfg_check(&cfg, PAGE_SIZE, &problem);
+		if (!rows[i].field) {
+			EXPECT(!rc, "%s: expect accepted, got %s: %s",
+			       rows[i].what, problem.field, problem.why);
+			continue;
+		}
+		EXPECT(rc == -EINVAL && problem.field &&
+		       !strcmp(problem.field, rows[i].field) && problem.why,
+		       "%s: expect %s refused, got %d (%s)", rows[i].what,
+		       rows[i].field, rc, problem.field ? problem.field : "-");
+	}
+	return true;
+}
+
+/* Later configs: only usable, plugged and requested may change. */
+static bool policy_cfg_update_names_the_changed_field(void)
+{
+	static const struct {
+		const char *what;
+		struct virtio_mem_cfg cfg;
+		const char *field;
+	} rows[] = {
+		{ "requested grows", { .requested_size = GiB }, NULL },
+		{ "usable grows", { .usable_region_size = 2 * GiB }, NULL },
+		{ "usable shrinks to 0 (UNPLUG_ALL on Firecracker)",
+		  { .usable_region_size = ZERO, .requested_size = ZERO }, NULL },
+		{ "plugged changes", { .plugged_size = 64 * MiB }, NULL },
+		{ "block_size changes", { .block_size = 4 * MiB },
+		  "block_size" },
+		{ "addr changes", { .addr = 8 * GiB }, "addr" },
+		{ "region_size changes", { .region_size = 2 * GiB },
+		  "region_size" },
+		{ "usable beyond region", { .usable_region_size = 6 * GiB },
+		  "usable_region_size" },
+		{ "requested misaligned", { .requested_size = 3 * MiB },
+		  "requested_size" },
+	};
+	struct virtio_mem_cfg_problem problem;
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct virtio_mem_cfg cfg = good_cfg;
+
+		vmu_cfg_merge(&cfg, &rows[i].cfg);
+		memset(&problem, 0, sizeof(problem));
+		rc = virtio_mem_cfg_check_update(&good_cfg, &cfg, &problem);
+		if (!rows[i].field) {
+			EXPECT(!rc, "%s: expect accepted, got %s", rows[i].what,
+			       problem.field);
+			continue;
+		}
+		EXPECT(rc && problem.field &&
+		       !strcmp(problem.field, rows[i].field),
+		       "%s: expect %s refused, got %d (%s)", rows[i].what,
+		       rows[i].field, rc, problem.field ? problem.field : "-");
+	}
+	return true;
+}
+
+static const struct virtio_mem_limits x86 = {
+	.mb_size = 128 * MiB,
+	.pageblock_size = 2 * MiB,
+	.pluggable_start = 0,
+	.pluggable_end = (1ULL << 46) - 1,
+};
+
+/*
+ * Geometry: only whole memory blocks inside both the region and the
+ * pluggable range are used.
+ *
+ *   memory blocks  |  32  |  33  |  34  |  35  |
+ *   region            [  ......................  ]
+ *   used                  [ 33  ][ 34 ]
+ */
+static bool policy_geo_cuts_the_region(void)
+{
+	static const struct {
+		const char *what;
+		u64 block_size, addr, size, pluggable_end;
+		int rc;			/* expect */
+		const char *field;
+		u64 sb_size;
+		unsigned int sbs_per_mb;
+		unsigned long first, last;
+		u64 unusable;
+	} rows[] = {
+		{ "aligned 4 GiB, 2 MiB blocks", 2 * MiB, 4 * GiB, 4 * GiB, 0,
+		  0, NULL, 2 * MiB, 64, 32, 63, 0 },
+		{ "1 MiB blocks: subblock is a pageblock", MiB, 4 * GiB,
+		  4 * GiB, 0, 0, NULL, 2 * MiB, 64, 32, 63, 0 },
+		{ "4 MiB blocks", 4 * MiB, 4 * GiB, 4 * GiB, 0, 0, NULL,
+		  4 * MiB, 32, 32, 63, 0 },
+		{ "64 MiB blocks: two per memory block", 64 * MiB, 4 * GiB,
+		  4 * GiB, 0, 0, NULL, 64 * MiB, 2, 32, 63, 0 },
+		{ "starts 2 MiB into a memory block: the first is lost",
+		  2 * MiB, 4 * GiB + 2 * MiB, 512 * MiB, 0, 0, NULL, 2 * MiB,
+		  64, 33, 35, 128 * MiB },
+		{ "ends 2 MiB into a memory block", 2 * MiB, 4 * GiB,
+		  256 * MiB + 2 * MiB, 0, 0, NULL, 2 * MiB, 64, 32, 33,
+		  2 * MiB },
+		{ "half outside the pluggable range", 2 * MiB, 4 * GiB,
+		  1 * GiB, 4 * GiB + 512 * MiB - 1, 0, NULL, 2 * MiB, 64, 32,
+		  35, 512 * MiB },
+		{ "pluggable range ends mid memory block", 2 * MiB, 4 * GiB,
+		  1 * GiB, 4 * GiB + 200 * MiB - 1, 0, NULL, 2 * MiB, 64, 32,
+		  32, 1024 * MiB - 128 * MiB },
+		{ "wholly outside the pluggable range", 2 * MiB, 4 * GiB,
+		  1 * GiB, 2 * GiB - 1, -EINVAL, "addr" },
+		{ "no whole memory block", 2 * MiB, 4 * GiB + 2 * MiB,
+		  128 * MiB, 0, -EINVAL, "region_size" },
+		{ "128 MiB blocks: Big Block Mode, refused", 128 * MiB,
+		  4 * GiB, 4 * GiB, 0, -EOPNOTSUPP, "block_size" },
+		{ "1 GiB blocks: Big Block Mode, refused", GiB, 4 * GiB,
+		  4 * GiB, 0, -EOPNOTSUPP, "block_size" },
+	};
+	struct virtio_mem_cfg_problem problem;
+	struct virtio_mem_limits limits;
+	struct virtio_mem_geo geo;
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct virtio_mem_cfg cfg = {
+			.block_size = rows[i].block_size,
+			.addr = rows[i].addr,
+			.region_size = rows[i].size,
+		};
+
+		limits = x86;
+		if (rows[i].pluggable_end)
+			limits.pluggable_end = rows[i].pluggable_end;
+		EXPECT(!virtio_mem_cfg_check(&cfg, PAGE_SIZE, &problem),
+		       "%s: config refused", rows[i].what);
+		memset(&problem, 0, sizeof(problem));
+		rc = virtio_mem_geo_init(&geo, &cfg, &limits, &problem);
+		EXPECT(rc == rows[i].rc, "%s: expect %d, got %d", rows[i].what,
+		       rows[i].rc, rc);
+		if (rc) {
+			EXPECT(problem.field &&
+			       !strcmp(problem.field, rows[i].field),
+			       "%s: expect %s named, got %s", rows[i].what,
+			       rows[i].field, problem.field);
+			continue;
+		}
+		EXPECT(geo.sb_size == rows[i].sb_size &&
+		       geo.sbs_per_mb == rows[i].sbs_per_mb && !geo.bbm,
+		       "%s: expect %llu MiB x %u subblocks, got %llu x %u",
+		       rows[i].what,
+		       (unsigned long long)(rows[i].sb_size >> 20),
+		       rows[i].sbs_per_mb,
+		       (unsigned long long)(geo.sb_size >> 20),
+		       geo.sbs_per_mb);
+		EXPECT(geo.first_mb_id == rows[i].first &&
+		       geo.last_mb_id == rows[i].last,
+		       "%s: expect blocks %lu..%lu, got %lu..%lu", rows[i].what,
+		       rows[i].first, rows[i].last, geo.first_mb_id,
+		       geo.last_mb_id);
+		EXPECT(geo.unusable_size == rows[i].unusable,
+		       "%s: expect %llu MiB unusable, got %llu", rows[i].what,
+		       (unsigned long long)(rows[i].unusable >> 20),
+		       (unsigned long long)(geo.unusable_size >> 20));
+	}
+	return true;
+}
+
+/* A geometry of 8 subblocks of 16 MiB per 128 MiB block, from mb 100. */
+static const struct virtio_mem_geo geo8 = {
+	.mb_size = 128 * MiB,
+	.sb_size = 16 * MiB,
+	.sbs_per_mb = 8,
+	.first_mb_id = FIRST,
+	.last_mb_id = FIRST + 5,
+};
+
+#define MB_ADDR(n)	((u64)(FIRST + (n)) * 128 * MiB)
+#define ANYWHERE	(~0ULL)
+
+/*
+ * plan_plug, one decision per row. Rows read: with these blocks, wanting
+ * this many subblocks, usable up to there, expect that step.
+ */
+static bool policy_plan_plug_order(void)
+{
+	static const struct {
+		const char *what;
+		const char *pic[7];
+		unsigned long nr_sbs;
+		u64 usable_end;
+		u64 offline_limit;
+		enum virtio_mem_plan plan;	/* expect */
+		unsigned long mb;		/* relative to FIRST */
+		unsigned int sb, count;
+		bool add;
+	} rows[] = {
+		{ "nothing wanted: done", { "K:####....", NULL }, 0, ANYWHERE,
+		  GiB, VIRTIO_MEM_PLAN_DONE },
+		{ "offline partial before movable partial before kernel partial",
+		  { "K:####....", "M:######..", "O:#.......", NULL }, 100,
+		  ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 2, 1, 7, false },
+		{ "movable partial before kernel partial",
+		  { "K:####....", "M:######..", "O:########", NULL }, 100,
+		  ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 1, 6, 2, false },
+		{ "kernel partial before a new block",
+		  { "K:####....", "M:########", NULL }, 100, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 0, 4, 4, false },
+		{ "the first hole only, clipped to what is wanted",
+		  { "M:#..#..#.", NULL }, 1, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 0, 1, 1, false },
+		{ "all full: a new block, whole",
+		  { "K:########", "M:########", NULL }, 100, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 2, 0, 8, true },
+		{ "an emptied block before a fresh one",
+		  { "K:########", "U:........", "M:########", NULL }, 3,
+		  ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
+		{ "plugged-but-not-added blocks are not filled",
+		  { "P:####....", NULL }, 3, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
+		{ "usable region ends mid block: clipped",
+		  { "K:########", NULL }, 100, MB_ADDR(1) + 48 * MiB, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
+		{ "usable region ends at the next block: no space",
+		  { "K:########", NULL }, 100, MB_ADDR(1), GiB,
+		  VIRTIO_MEM_PLAN_NO_SPACE },
+		{ "usable region ends in a hole's first subblock: no space",
+		  { "K:##......", NULL }, 100, MB_ADDR(0) + 40 * MiB, GiB,
+		  VIRTIO_MEM_PLAN_NO_SPACE },
+		{ "usable region ends inside a hole: only what fits",
+		  { "K:##......", NULL }, 100, MB_ADDR(0) + 56 * MiB, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 0, 2, 1, false },
+		{ "every block used and full: no space",
+		  { "K:########", "K:########", "K:########", "K:########",
+		    "K:########", "K:########", NULL }, 1, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_NO_SPACE },
+		{ "offline limit: 2 offline blocks, room for 2: no new block",
+		  { "O:########", "O:########", NULL }, 1, ANYWHERE, 256 * MiB,
+		  VIRTIO_MEM_PLAN_OFFLINE_LIMIT },
+		{ "offline limit: room for 3, 2 offline: a new block",
+		  { "O:########", "O:########", NULL }, 1, ANYWHERE, 384 * MiB,
+		  VIRTIO_MEM_PLAN_STEP, 2, 0, 1, true },
+		{ "offline limit does not stop filling an offline hole",
+		  { "O:########", "O:#######.", NULL }, 1, ANYWHERE, 256 * MiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 7, 1, false },
+		{ "online blocks do not count toward the offline limit",
+		  { "K:########", "M:########", "O:########", NULL }, 1,
+		  ANYWHERE, 256 * MiB, VIRTIO_MEM_PLAN_STEP, 3, 0, 1, true },
+	};
+	struct virtio_mem_sbm_step step;
+	struct virtio_mem_sbm sbm;
+	enum virtio_mem_plan plan;
+	unsigned int i;
+	char buf[128];
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct virtio_mem_plug_facts facts = {
+			.nr_sbs = rows[i].nr_sbs,
+			.usable_end = rows[i].usable_end,
+			.offline_limit = rows[i].offline_limit,
+		};
+		unsigned int count = rows[i].count;
+
+		EXPECT(vmu_build(&sbm, FIRST, FIRST + 5, 8, rows[i].pic),
+		       "%s: build", rows[i].what);
+		memset(&step, 0xa5, sizeof(step));
+		plan = virtio_mem_sbm_plan_plug(&sbm, &geo8, &facts, &step);
+		vmu_render(&sbm, buf, sizeof(buf));
+		virtio_mem_sbm_destroy(&sbm);
+		EXPECT(plan == rows[i].plan, "%s [%s]: expect plan %d, got %d",
+		       rows[i].what, buf, rows[i].plan, plan);
+		if (plan != VIRTIO_MEM_PLAN_STEP)
+			continue;
+		EXPECT(step.mb_id == FIRST + rows[i].mb &&
+		       step.sb_id == rows[i].sb && step.count == count &&
+		       step.add == rows[i].add,
+		       "%s [%s]: expect mb +%lu sb %u x%u%s, got mb +%lu sb %u x%u%s",
+		       rows[i].what, buf, rows[i].mb, rows[i].sb, count,
+		       rows[i].add ? " add" : "", step.mb_id - FIRST,
+		       step.sb_id, step.count, step.add ? " add" : "");
+	}
+	return true;
+}
+
+/*
+ * unplug_order: not added first, then offline (partial before full), then
+ * movable, then kernel; fewest busy subblocks first; ties highest first.
+ */
+static bool policy_unplug_order(void)
+{
+	static const char *const pic[] = {
+		"K:########",	/* 100: kernel, 8 busy */
+		"M:########",	/* 101: movable, 8 busy (2 free below) */
+		"M:####....",	/* 102: movable, 4 busy */
+		"O:########",	/* 103: offline */
+		"O:##......",	/* 104: offline partial */
+		"P:#.......",	/* 105: plugged, not added */
+		"U:........",	/* 106: unused: never a candidate */
+		NULL
+	};
+	/* free plugged subblocks per block, as the snapshot saw them */
+	static const u16 free_sbs[] = { 0, 6, 0, 0, 0, 0, 0 };
+	static const unsigned long expect_all[] = {
+		105, 104, 103, 101, 102, 100
+	};
+	static const unsigned long expect_offline_only[] = { 105, 104, 103 };
+	struct virtio_mem_sbm_candidate cand[8];
+	struct virtio_mem_sbm sbm;
+	unsigned long n, i;
+
+	if (!virtio_mem_sbm_unplug_order)
+		return true;	/* a driver without unplug */
+	EXPECT(vmu_build(&sbm, FIRST, FIRST + 7, 8, pic), "build");
+	n = virtio_mem_sbm_unplug_order(&sbm, free_sbs, true, cand, 8);
+	EXPECT(n == ARRAY_SIZE(expect_all), "expect %zu candidates, got %lu",
+	       ARRAY_SIZE(expect_all), n);
+	for (i = 0; i < n; i++)
+		EXPECT(cand[i].mb_id == expect_all[i],
+		       "position %lu: expect %lu, got %lu", i, expect_all[i],
+		       cand[i].mb_id);
+	n = virtio_mem_sbm_unplug_order(&sbm, free_sbs, false, cand, 8);
+	EXPECT(n == ARRAY_SIZE(expect_offline_only),
+	       "unplug_online off: expect %zu candidates, got %lu",
+	       ARRAY_SIZE(expect_offline_only), n);
+	for (i = 0; i < n; i++)
+		EXPECT(cand[i].mb_id == expect_offline_only[i],
+		       "unplug_online off, position %lu: expect %lu, got %lu", i,
+		       expect_offline_only[i], cand[i].mb_id);
+	/* Without a snapshot, every plugged online subblock counts as busy. */
+	n = virtio_mem_sbm_unplug_order(&sbm, NULL, true, cand, 8);
+	EXPECT(n == 6 && cand[3].mb_id == 102 && cand[4].mb_id == 101,
+	       "no snapshot: expect 102 before 101");
+	/* Room for fewer than there are. */
+	n = virtio_mem_sbm_unplug_order(&sbm, free_sbs, true, cand, 2);
+	EXPECT(n == 2, "max 2: got %lu", n);
+	virtio_mem_sbm_destroy(&sbm);
+	return true;
+}
+
+/* The OOM guard: a step may take only what keeps the floor available. */
+static bool policy_may_take(void)
+{
+	static const struct {
+		u64 available, size, floor;
+		bool expect;
+	} rows[] = {
+		{ 0, 2 * MiB, 0, true },		/* guard off */
+		{ 100 * MiB, 2 * MiB, 64 * MiB, true },
+		{ 66 * MiB, 2 * MiB, 64 * MiB, true },	/* exactly the floor */
+		{ 65 * MiB, 2 * MiB, 64 * MiB, false },
+		{ MiB, 2 * MiB, 64 * MiB, false },	/* not even the step */
+		{ ~0ULL, ~0ULL, 1, false },
+	};
+	unsigned int i;
+
+	if (!virtio_mem_may_take)
+		return true;
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
+		EXPECT(virtio_mem_may_take(rows[i].available, rows[i].size,
+					   rows[i].floor) == rows[i].expect,
+		       "row %u: expect %s", i, rows[i].expect ? "yes" : "no");
+	return true;
+}
+
+const struct vmu_case vmu_policy_cases[] = {
+	{ "policy: cfg_check names the bad field",
+	  policy_cfg_check_names_the_bad_field },
+	{ "policy: cfg_check_update names the changed field",
+	  policy_cfg_update_names_the_changed_field },
+	{ "policy: geometry cuts the region into whole memory blocks",
+	  policy_geo_cuts_the_region },
+	{ "policy: plan_plug order, clipping, offline limit",
+	  policy_plan_plug_order },
+	{ "policy: unplug order", policy_unplug_order },
+	{ "policy: may_take (OOM guard)", policy_may_take },
+	{ NULL, NULL }
+};

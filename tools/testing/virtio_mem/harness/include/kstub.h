@@ -91,6 +91,7 @@ static inline u64 div64_u64(u64 a, u64 b)
 
 /* ---- bug.h: a warning is a test failure ---- */
 extern unsigned long kstub_warnings;
+extern bool kstub_warn_quiet;	/* a test expects warnings: do not print */
 void kstub_warn(const char *file, int line, const char *cond);
 #define WARN_ON(c) ({						\
 	bool __c = !!(c);					\
@@ -188,9 +189,11 @@ struct device {
 	const char *name;
 };
 struct virtio_device {
+	int index;
 	struct device dev;
 	void *priv;
 };
+struct dentry;
 struct virtqueue {
 	struct virtio_device *vdev;
 };
