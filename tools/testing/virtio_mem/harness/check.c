@@ -211,6 +211,7 @@ bool vmh_settle(struct vmh *h)
 	h->mm.offline_fail_pct = h->mm.user_pct = 0;
 	h->mm.unmovable_pct = 0;
 	h->mm.floor = 0;
+	h->mm.kernel_free_base = 64 * SZ_1G;
 	virtio_mem_unplug_online = true;
 	kstub_fail_allocs = 0;
 	/* A config change notification (a NACK waits for one). */
@@ -234,6 +235,10 @@ bool vmh_settle(struct vmh *h)
 	if (want > vmh_capacity(h))
 		want = vmh_capacity(h);
 	plugged = vmh_drv_plugged(h);
+	/* Checked first: it also makes the driver miss the target. */
+	if (h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED])
+		vmh_fail(h, "settle: %lu memory blocks plugged but not added to Linux",
+			 h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED]);
 	if (plugged < want)
 		vmh_fail(h, "settle: 0x%llx plugged, 0x%llx wanted and possible (why %d, rc %d)",
 			 (unsigned long long)plugged, (unsigned long long)want,
@@ -244,8 +249,29 @@ bool vmh_settle(struct vmh *h)
 		vmh_fail(h, "settle: 0x%llx plugged, only 0x%llx wanted (why %d, rc %d)",
 			 (unsigned long long)plugged, (unsigned long long)want,
 			 h->vm.why, h->last_rc);
-	if (h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED])
-		vmh_fail(h, "settle: %lu memory blocks plugged but not added to Linux",
-			 h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED]);
 	return vmh_check(h);
+}
+
+/* The driver's blocks, one line each, for failure reports. */
+void vmh_dump(struct vmh *h, FILE *f)
+{
+	static const char letter[] = "UPOoKkMm";
+	const struct virtio_mem_sbm *sbm = &h->vm.sbm;
+	unsigned long mb_id;
+	unsigned int sb;
+
+	fprintf(f, "#   driver: plugged 0x%llx, device 0x%llx, requested 0x%llx, usable 0x%llx, why %d, rc %d\n",
+		(unsigned long long)vmh_drv_plugged(h),
+		(unsigned long long)vmh_dev_plugged(h),
+		(unsigned long long)h->dev.cfg.requested_size,
+		(unsigned long long)h->dev.cfg.usable_region_size,
+		h->vm.why, h->last_rc);
+	for (mb_id = sbm->first_mb_id; mb_id < sbm->next_mb_id; mb_id++) {
+		fprintf(f, "#   mb %3lu %c ", mb_id,
+			letter[virtio_mem_sbm_get_mb_state(sbm, mb_id)]);
+		for (sb = 0; sb < sbm->sbs_per_mb; sb++)
+			fputc(virtio_mem_sbm_test_sb_plugged(sbm, mb_id, sb, 1) ?
+			      '#' : '.', f);
+		fputc('\n', f);
+	}
 }

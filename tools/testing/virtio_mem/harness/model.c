@@ -138,6 +138,8 @@ void vmh_default_params(struct vmh_params *p)
 	p->fc_slot = 128 * SZ_1M;
 }
 
+static const u64 vmh_default_kernel_free = 64ULL << 30;
+
 /* ---- the device model ---- */
 
 static void vmh_dev_sync(struct vmh *h)
@@ -324,6 +326,10 @@ static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
 		h->expect_broken = true;
 		goto error;
 	}
+	if (!target && d->busy_next_unplug) {
+		d->busy_next_unplug--;
+		goto busy;
+	}
 	if (d->host == VMH_QEMU && (d->busy_next || vmh_pct(h) < d->busy_pct)) {
 		if (d->busy_next)
 			d->busy_next--;
@@ -397,6 +403,10 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
 {
 	struct vmh *h = to_vmh(vm);
 
+	if (h->dev.resize_at_next_plug) {
+		h->dev.resize_at_next_plug = false;
+		vmh_host_resize(h, h->dev.resize_at_next_plug_to);
+	}
 	vmh_request_hooks(h);
 	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr, size));
 }
@@ -577,6 +587,12 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	    state != VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL)
 		vmh_fail(h, "add of mb %lu in driver state %d", mb_id, state);
 
+	if (virtio_mem_mm_kernel_free() <
+	    virtio_mem_mm_memmap_size(h->p.mb_size)) {
+		/* vmemmap allocation failure */
+		h->mm.nr_add_fails++;
+		return -ENOMEM;
+	}
 	if (h->mm.add_fail_next ||
 	    (h->mm.add_fail_pct && vmh_pct(h) < h->mm.add_fail_pct)) {
 		if (h->mm.add_fail_next)
@@ -716,6 +732,40 @@ u64 virtio_mem_mm_available(void)
 	return h->mm.avail_base + nr * vmh_sb_size(h);
 }
 
+/* sizeof(struct page) on x86-64. */
+#define VMH_STRUCT_PAGE	64
+
+u64 virtio_mem_mm_memmap_size(u64 size)
+{
+	return PHYS_PFN(size) * VMH_STRUCT_PAGE;
+}
+
+/*
+ * Free kernel-zone memory: what is free outside the device, less the
+ * memmap of every block added, plus free subblocks of our blocks online
+ * in a kernel zone.
+ */
+u64 virtio_mem_mm_kernel_free(void)
+{
+	struct vmh *h = vmh_cur;
+	const u64 memmap = virtio_mem_mm_memmap_size(h->p.mb_size);
+	unsigned long i, sb, nr_sbs = vmh_sbs_per_mb(h);
+	u64 free = h->mm.kernel_free_base;
+
+	for (i = 0; i < vmh_mm_nr(h); i++) {
+		if (!h->mm.mbs[i].added)
+			continue;
+		free = free > memmap ? free - memmap : 0;
+		if (!h->mm.mbs[i].online || h->mm.mbs[i].movable)
+			continue;
+		for (sb = 0; sb < nr_sbs; sb++)
+			if (h->mm.buddy[i * nr_sbs + sb] &&
+			    !h->mm.used[i * nr_sbs + sb])
+				free += vmh_sb_size(h);
+	}
+	return free;
+}
+
 u64 virtio_mem_unplug_floor(void)
 {
 	return vmh_cur->mm.floor;
@@ -806,6 +856,7 @@ int vmh_init(struct vmh *h, const struct vmh_params *p, u64 seed)
 	d->cap = d->cfg.requested_size > d->cfg.plugged_size ?
 		 d->cfg.requested_size : d->cfg.plugged_size;
 	h->mm.online = p->online;
+	h->mm.kernel_free_base = vmh_default_kernel_free;
 	h->mm.mbs = calloc(vmh_mm_nr(h), sizeof(*h->mm.mbs));
 	h->mm.buddy = calloc(vmh_mm_nr(h) * vmh_sbs_per_mb(h), 1);
 	h->mm.used = calloc(vmh_mm_nr(h) * vmh_sbs_per_mb(h), 1);

@@ -62,8 +62,11 @@ struct vmh_dev {
 	bool stale;
 	/* Fault injection: the next request(s) get this answer. */
 	unsigned int nack_next, busy_next, error_next;
+	unsigned int busy_next_unplug;	/* the next UNPLUG gets BUSY */
 	unsigned int busy_pct;	/* BUSY at random (QEMU only) */
 	unsigned int midop_pct;	/* host resizes while a request is in flight */
+	bool resize_at_next_plug;	/* ... deterministically, to this: */
+	u64 resize_at_next_plug_to;
 	unsigned long nr_req[4], nr_resp[4];
 };
 
@@ -83,6 +86,7 @@ struct vmh_mm {
 	unsigned int unmovable_pct;	/* chance taking a used one fails */
 	u64 avail_base;		/* MemAvailable outside the device */
 	u64 floor;		/* virtio_mem_unplug_floor() */
+	u64 kernel_free_base;	/* free kernel-zone memory outside the device */
 	unsigned int add_fail_next;	/* fail the next add with ... */
 	int add_fail_errno;
 	unsigned int add_fail_pct;
@@ -145,5 +149,6 @@ u64 vmh_drv_plugged(const struct vmh *h);
 u64 vmh_capacity(const struct vmh *h);
 bool vmh_check(struct vmh *h);
 bool vmh_settle(struct vmh *h);
+void vmh_dump(struct vmh *h, FILE *f);
 
 #endif /* _VMH_MODEL_H */

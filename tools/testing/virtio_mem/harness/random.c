@@ -89,6 +89,9 @@ static void pick_rates(struct vmh *h)
 	h->mm.avail_base = vmh_rand_range(h, 0, 8) * 64 * SZ_1M;
 	h->mm.floor = vmh_pct(h) < 50 ? 0 : vmh_rand_range(h, 1, 4) * 64 * SZ_1M;
 	virtio_mem_unplug_online = vmh_pct(h) < 80;
+	/* A small guest: the memmap of a few blocks exhausts it. */
+	if (vmh_pct(h) < 20)
+		h->mm.kernel_free_base = vmh_rand_range(h, 0, 16) * SZ_1M;
 }
 
 static void describe(const struct vmh *h, char *buf, size_t len)
@@ -259,6 +262,8 @@ static bool one_run(u64 seed, unsigned long steps, struct run_stats *st)
 		printf("# seed 0x%016" PRIx64 " failed at step %lu: %s\n", seed,
 		       step, h->failure);
 		printf("#   scenario: %s\n", desc);
+		if (h->probed)
+			vmh_dump(h, stdout);
 		printf("#   replay: vmrandom -s 0x%016" PRIx64 " -r 1 -n %lu\n",
 		       seed, steps);
 	}

@@ -279,6 +279,7 @@ static bool policy_plan_plug_order(void)
 		unsigned long mb;		/* relative to FIRST */
 		unsigned int sb, count;
 		bool add;
+		u64 kernel_free;	/* 0: plenty */
 	} rows[] = {
 		{ "nothing wanted: done", { "K:####....", NULL }, 0, ANYWHERE,
 		  GiB, VIRTIO_MEM_PLAN_DONE },
@@ -331,6 +332,17 @@ static bool policy_plan_plug_order(void)
 		{ "online blocks do not count toward the offline limit",
 		  { "K:########", "M:########", "O:########", NULL }, 1,
 		  ANYWHERE, 256 * MiB, VIRTIO_MEM_PLAN_STEP, 3, 0, 1, true },
+#ifdef VIRTIO_MEM_MEMMAP_MARGIN
+		{ "no room for a new block's memmap (2 MiB + 32 MiB margin)",
+		  { "K:########", NULL }, 1, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_NO_MEMMAP, 0, 0, 0, false, 34 * MiB - 1 },
+		{ "just enough room for a new block's memmap",
+		  { "K:########", NULL }, 1, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 0, 1, true, 34 * MiB },
+		{ "no memmap needed to fill a hole",
+		  { "K:#######.", NULL }, 1, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 0, 7, 1, false, 1 },
+#endif
 	};
 	struct virtio_mem_sbm_step step;
 	struct virtio_mem_sbm sbm;
@@ -343,6 +355,10 @@ static bool policy_plan_plug_order(void)
 			.nr_sbs = rows[i].nr_sbs,
 			.usable_end = rows[i].usable_end,
 			.offline_limit = rows[i].offline_limit,
+#ifdef VIRTIO_MEM_MEMMAP_MARGIN
+			.kernel_free = rows[i].kernel_free ?: 1ULL << 40,
+			.memmap_per_mb = 2 * MiB,	/* 128 MiB, 64 B/page */
+#endif
 		};
 		unsigned int count = rows[i].count;
 

@@ -1,3 +1,418 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_mem_sbm.c, acting: directed scenarios through the worker loop and
+ * the models (model.c), every invariant of check.c checked after each
+ * worker pass. Each case sets up a device, does one thing, and says what
+ * must follow.
+ *
+ * Geometry unless a case says otherwise: QEMU, 2 MiB blocks = subblocks,
+ * 64 per 128 MiB memory block, region of 8 memory blocks at 4 GiB
+ * (mb 32..39), usable 512 MiB.
+ */
 #include "unit.h"
-const struct vmu_case vmu_sbm_cases[] = { { NULL, NULL } };
+
+#define MiB	SZ_1M
+#define GiB	SZ_1G
+#define MB0	32UL
+
+static struct vmh H;
+
+static void params(struct vmh_params *p)
+{
+	vmh_default_params(p);
+	p->region_size = GiB;
+	p->usable_region_size = 512 * MiB;
+}
+
+static void cleanup(void)
+{
+	if (H.dev.plugged)
+		vmh_exit(&H);
+	kstub_live_allocs = 0;
+}
+
+static bool setup(const struct vmh_params *p)
+{
+	kstub_live_allocs = 0;
+	vmu_after_case = cleanup;
+	return !vmh_init(&H, p, 42) && !vmh_probe(&H);
+}
+
+/* Worker passes (and retry timers) until it goes idle; checks each pass. */
+static bool settle_worker(void)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (H.retry_pending)
+			H.work_pending = true;
+		if (!H.work_pending)
+			return vmh_check(&H);
+		vmh_run_worker(&H);
+		if (!vmh_check(&H))
+			return false;
+	}
+	vmu_fail(__FILE__, __LINE__, "worker never idle");
+	return false;
+}
+
+static bool teardown(void)
+{
+	vmh_remove(&H);
+	EXPECT(!kstub_live_allocs, "%lu allocations left", kstub_live_allocs);
+	vmh_exit(&H);
+	return true;
+}
+
+#define EXPECT_MODEL() EXPECT(!H.failures, "%s", H.failure)
+
+static enum virtio_mem_sbm_mb_state st(unsigned long mb)
+{
+	return virtio_mem_sbm_get_mb_state(&H.vm.sbm, MB0 + mb);
+}
+
+/*
+ * Host asks for 200 MiB, auto-online movable:
+ *   expect mb 32 M:full, mb 33 M:36 of 64, 200 MiB plugged, worker "ok".
+ */
+static bool sbm_plug_fills_blocks_in_order(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 200 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 200 * MiB, "expect 200 MiB plugged");
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
+	       st(1) == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
+	       "expect M:full M:partial, got %d %d", st(0), st(1));
+	EXPECT(H.last_rc == 0 && H.vm.why == VIRTIO_MEM_WHY_OK, "expect ok");
+	return teardown();
+}
+
+/*
+ * Growing into an online partial block: only the new subblocks reach the
+ * buddy (fake_online), nothing twice (check.c's online_page rule).
+ *   M:####.... -> M:######.. : expect 2 subblocks fake-onlined
+ */
+static bool sbm_plug_into_online_block_fake_onlines_new_sbs(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 100 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!H.mm.nr_fake_online_sbs, "nothing to fake-online yet");
+	vmh_host_resize(&H, 104 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(H.mm.nr_fake_online_sbs == 2, "expect 2, got %lu",
+	       H.mm.nr_fake_online_sbs);
+	return teardown();
+}
+
+/*
+ * Adding fails (-ENOMEM): the subblocks go back, the block is free again,
+ * and the retry uses the same block.
+ *   expect: U:........ after the failure; M:full after the retry.
+ */
+static bool sbm_add_failure_unplugs_and_retries(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	H.mm.add_fail_next = 1;
+	H.mm.add_fail_errno = -ENOMEM;
+	vmh_host_resize(&H, 128 * MiB);
+	vmh_run_worker(&H);
+	EXPECT(vmh_check(&H), "%s", H.failure);
+	EXPECT(H.last_rc == -ENOMEM && H.retry_pending,
+	       "expect -ENOMEM and a retry, got %d", H.last_rc);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_UNUSED && !vmh_dev_plugged(&H),
+	       "expect block free again and nothing plugged");
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_MOVABLE && H.vm.sbm.next_mb_id == MB0 + 1,
+	       "expect the same block reused");
+	return teardown();
+}
+
+/*
+ * Adding fails and so does giving the subblocks back (BUSY): the block is
+ * left plugged but not added (P). Once the device and Linux are fine
+ * again, the next passes must put that memory to use (or give it back and
+ * plug elsewhere):
+ *   after the failure: P:######## (128 MiB plugged, none usable)
+ *   expect after settling: no P block, 128 MiB plugged, all of it added.
+ */
+static bool sbm_block_left_plugged_is_used_later(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	H.mm.add_fail_next = 1;
+	H.mm.add_fail_errno = -EBUSY;
+	H.dev.busy_next_unplug = 1;
+	vmh_host_resize(&H, 128 * MiB);
+	vmh_run_worker(&H);
+	EXPECT(vmh_check(&H), "%s", H.failure);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_PLUGGED,
+	       "expect P after a failed add and a BUSY undo, got %d", st(0));
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED],
+	       "expect no P block; %lu left, 0x%llx bytes plugged that Linux does not have",
+	       H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED],
+	       (unsigned long long)vmh_drv_plugged(&H));
+	return teardown();
+}
+
+/*
+ * Unplugging from a P block (plugged, not added) until it is empty:
+ *   P:######## -> host asks for 0 -> expect U (free for reuse), not an
+ *   empty P that nothing will ever use again.
+ */
+static bool sbm_emptied_plugged_block_becomes_unused(void)
+{
+	struct vmh_params p;
+
+	if (!virtio_mem_sbm_unplug)
+		return true;
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	H.mm.add_fail_next = 1;
+	H.mm.add_fail_errno = -EBUSY;
+	H.dev.busy_next_unplug = 1;
+	vmh_host_resize(&H, 128 * MiB);
+	vmh_run_worker(&H);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_PLUGGED, "setup: expect P");
+	H.retry_pending = false;
+	vmh_host_resize(&H, 0);
+	vmh_run_worker(&H);
+	EXPECT(!vmh_dev_plugged(&H), "expect everything unplugged");
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_UNUSED,
+	       "expect U, got state %d with %u subblocks plugged", st(0),
+	       virtio_mem_sbm_nr_sb_plugged(&H.vm.sbm, MB0));
+	EXPECT(vmh_check(&H), "%s", H.failure);
+	return teardown();
+}
+
+/*
+ * Firecracker answers ERROR, not NACK, to a plug beyond requested_size.
+ * The host shrinking requested_size while our PLUG is in flight is a race
+ * the driver cannot avoid; it must not take that ERROR for a broken device:
+ *   requested 256 MiB -> PLUG sent -> host shrinks to 0 -> ERROR
+ *   expect: not broken, the next pass sees requested 0.
+ */
+static bool sbm_firecracker_error_on_shrink_race_is_not_fatal(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	p.host = VMH_FC;
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 256 * MiB);
+	H.dev.resize_at_next_plug = true;
+	H.dev.resize_at_next_plug_to = 0;
+	vmh_run_worker(&H);
+	EXPECT(!H.vm.broken,
+	       "expect the driver alive; it stopped (rc %d) on ERROR for a plug that raced with a shrink",
+	       H.last_rc);
+	EXPECT(settle_worker(), "%s", H.failure);
+	return teardown();
+}
+
+/* The same race on QEMU: NACK, and the config change brings it back. */
+static bool sbm_qemu_nack_on_shrink_race_recovers(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 256 * MiB);
+	H.dev.resize_at_next_plug = true;
+	H.dev.resize_at_next_plug_to = 64 * MiB;
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!H.vm.broken && vmh_drv_plugged(&H) == 64 * MiB,
+	       "expect 64 MiB plugged, got 0x%llx",
+	       (unsigned long long)vmh_drv_plugged(&H));
+	return teardown();
+}
+
+/*
+ * Nobody onlines (auto-online off): adding stops at the offline limit,
+ * 1 GiB = 8 blocks, and goes on when user space onlines.
+ */
+static bool sbm_offline_limit_waits_for_onlining(void)
+{
+	struct vmh_params p;
+	unsigned long mb;
+
+	params(&p);
+	p.online = VMH_ONLINE_NONE;
+	p.region_size = 2 * GiB;
+	p.usable_region_size = 2 * GiB;
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 2 * GiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(H.last_rc == -EDQUOT && H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE] == 8,
+	       "expect -EDQUOT with 8 offline blocks, got %d and %lu",
+	       H.last_rc, H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE]);
+	for (mb = MB0; mb < MB0 + 8; mb++)
+		vmh_user_online(&H, mb, true);
+	EXPECT(H.work_pending, "expect onlining to queue the worker");
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 2 * GiB, "expect 2 GiB after onlining");
+	return teardown();
+}
+
+/*
+ * Memory left plugged from before (kexec) is unplugged first (C4), even
+ * when the device is BUSY at first.
+ */
+static bool sbm_unplug_all_at_probe(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	p.plugged_size = 64 * MiB;
+	p.requested_size = 32 * MiB;
+	EXPECT(setup(&p), "setup");
+	EXPECT(H.vm.unplug_all_required && H.work_pending,
+	       "expect UNPLUG_ALL pending");
+	H.dev.busy_next = 1;
+	vmh_run_worker(&H);
+	EXPECT(H.last_rc == -ETXTBSY && H.retry_pending, "expect BUSY, retry");
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(H.dev.nr_req[VIRTIO_MEM_REQ_UNPLUG_ALL] == 2 &&
+	       vmh_drv_plugged(&H) == 32 * MiB,
+	       "expect 2 UNPLUG_ALL, then 32 MiB plugged");
+	return teardown();
+}
+
+/*
+ * Shrinking: offline memory goes before online memory, and no subblock
+ * still with the page allocator is unplugged (C7, checked by the device
+ * model). 4 blocks, one offline; host asks for 3 blocks' worth.
+ *   expect the offline block gone, the online ones kept.
+ */
+static bool sbm_unplug_takes_offline_memory_first(void)
+{
+	struct vmh_params p;
+
+	if (!virtio_mem_sbm_unplug)
+		return true;
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	H.mm.used_pct = 50;
+	vmh_host_resize(&H, 512 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!vmh_user_offline(&H, MB0 + 1), "offline mb 33");
+	vmh_host_resize(&H, 384 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(st(1) == VIRTIO_MEM_SBM_MB_UNUSED &&
+	       st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
+	       st(2) == VIRTIO_MEM_SBM_MB_MOVABLE &&
+	       st(3) == VIRTIO_MEM_SBM_MB_MOVABLE,
+	       "expect M U M M, got %d %d %d %d", st(0), st(1), st(2), st(3));
+	return teardown();
+}
+
+/* unplug_online off: online memory stays; the worker says why. */
+static bool sbm_unplug_online_off_keeps_online_memory(void)
+{
+	struct vmh_params p;
+
+	if (!virtio_mem_sbm_unplug)
+		return true;
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	virtio_mem_unplug_online = false;
+	vmh_host_resize(&H, 0);
+	vmh_run_worker(&H);
+	virtio_mem_unplug_online = true;
+	EXPECT(vmh_check(&H), "%s", H.failure);
+	EXPECT(H.last_rc == -EACCES && vmh_drv_plugged(&H) == 256 * MiB,
+	       "expect -EACCES and everything kept, got %d", H.last_rc);
+	return teardown();
+}
+
+/* The OOM guard: nothing online is taken below the floor. */
+static bool sbm_oom_guard_stops_unplug(void)
+{
+	struct vmh_params p;
+
+	if (!virtio_mem_sbm_unplug)
+		return true;
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	H.mm.used_pct = 100;	/* every subblock in use: nothing free */
+	H.mm.avail_base = 16 * MiB;
+	H.mm.floor = 64 * MiB;
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	vmh_host_resize(&H, 128 * MiB);
+	vmh_run_worker(&H);
+	EXPECT(vmh_check(&H), "%s", H.failure);
+	EXPECT(H.last_rc == -ENOBUFS && vmh_drv_plugged(&H) == 256 * MiB,
+	       "expect -ENOBUFS, nothing taken; got %d, 0x%llx", H.last_rc,
+	       (unsigned long long)vmh_drv_plugged(&H));
+	H.mm.floor = 0;
+	return teardown();
+}
+
+/* Unload gives everything back: nothing added, nothing plugged. */
+static bool sbm_remove_all_gives_everything_back(void)
+{
+	struct vmh_params p;
+	unsigned long mb;
+
+	params(&p);
+	p.online = VMH_ONLINE_MIXED;
+	EXPECT(setup(&p), "setup");
+	H.mm.used_pct = 30;
+	vmh_host_resize(&H, 300 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	vmh_user_offline(&H, MB0);
+	vmh_remove(&H);
+	for (mb = 0; mb < 8; mb++)
+		EXPECT(!H.mm.mbs[mb].added, "mb %lu still added", MB0 + mb);
+	EXPECT(!vmh_dev_plugged(&H), "0x%llx still plugged",
+	       (unsigned long long)vmh_dev_plugged(&H));
+	EXPECT(!kstub_live_allocs, "allocations left");
+	EXPECT_MODEL();
+	vmh_exit(&H);
+	return true;
+}
+
+const struct vmu_case vmu_sbm_cases[] = {
+	{ "sbm: plug fills blocks in order",
+	  sbm_plug_fills_blocks_in_order },
+	{ "sbm: plugging into an online block fake-onlines only the new subblocks",
+	  sbm_plug_into_online_block_fake_onlines_new_sbs },
+	{ "sbm: add failure unplugs, frees the block, retry reuses it",
+	  sbm_add_failure_unplugs_and_retries },
+	{ "sbm: a block left plugged after a failed add is used later",
+	  sbm_block_left_plugged_is_used_later },
+	{ "sbm: an emptied plugged-not-added block becomes unused",
+	  sbm_emptied_plugged_block_becomes_unused },
+	{ "sbm: Firecracker ERROR on a plug racing a shrink is not fatal",
+	  sbm_firecracker_error_on_shrink_race_is_not_fatal },
+	{ "sbm: QEMU NACK on a plug racing a shrink recovers",
+	  sbm_qemu_nack_on_shrink_race_recovers },
+	{ "sbm: offline limit waits for onlining",
+	  sbm_offline_limit_waits_for_onlining },
+	{ "sbm: UNPLUG_ALL at probe, BUSY retried (C4)",
+	  sbm_unplug_all_at_probe },
+	{ "sbm: unplug takes offline memory first, never in-use memory (C7)",
+	  sbm_unplug_takes_offline_memory_first },
+	{ "sbm: unplug_online off keeps online memory",
+	  sbm_unplug_online_off_keeps_online_memory },
+	{ "sbm: OOM guard stops unplug", sbm_oom_guard_stops_unplug },
+	{ "sbm: remove_all gives everything back",
+	  sbm_remove_all_gives_everything_back },
+	{ NULL, NULL }
+};

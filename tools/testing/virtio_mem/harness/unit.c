@@ -10,6 +10,7 @@
 #include "unit.h"
 
 static char vmu_reason[1024];
+void (*vmu_after_case)(void);
 
 void vmu_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -108,6 +109,10 @@ int main(int argc, char **argv)
 			kstub_warnings = 0;
 			kstub_fail_allocs = 0;
 			ok = c->fn();
+			if (vmu_after_case) {
+				vmu_after_case();
+				vmu_after_case = NULL;
+			}
 			if (ok && kstub_warnings)
 				ok = false, snprintf(vmu_reason, sizeof(vmu_reason),
 						     "the driver warned");

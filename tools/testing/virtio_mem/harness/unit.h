@@ -55,6 +55,9 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
 	__attribute__((weak));
 
+/* Set by a case that needs cleaning up even when it fails early. */
+extern void (*vmu_after_case)(void);
+
 extern const struct vmu_case vmu_state_cases[];
 extern const struct vmu_case vmu_policy_cases[];
 extern const struct vmu_case vmu_sbm_cases[];
