@@ -13,6 +13,7 @@ vmrig.CONSOLE_PATTERNS.
 
 import argparse
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -452,8 +453,16 @@ def main():
             if not args.verbose:
                 for n in ctx.notes:
                     print('#   ' + n.replace('\n', '\n#   '))
+            stamp = time.strftime('%Y%m%d-%H%M%S')
             for vm in ctx.vms:
                 print('#   console log: ' + vm.log_path)
+                # Keep a copy that the next run does not overwrite.
+                keep = vm.log_path[:-4] + '.fail-%s.log' % stamp
+                try:
+                    shutil.copyfile(vm.log_path, keep)
+                    print('#   (kept as %s)' % keep)
+                except OSError:
+                    pass
                 if vm.console_problems():
                     for l in vm.console_excerpt(limit=40).splitlines():
                         print('#   | ' + l)
