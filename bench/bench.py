@@ -245,8 +245,11 @@ def run_one(kver, driver, module, sc, logdir, verbose):
             traceback.print_exc()
         res['oom_kills'] = oom_kills(vm.console())
     finally:
-        res['console_problems'] = [l.strip() for _, l in
-                                   vm.console_problems()][:5]
+        probs = [l.strip() for _, l in vm.console_problems()]
+        res['console_problems'] = probs[:5]
+        res['console_problem_lines'] = len(probs)
+        # An OOM kill prints a stack dump ("Call Trace") of its own.
+        res['console_oom_report'] = 'invoked oom-killer' in vm.console()
         vm.stop()
     res['total_s'] = round(time.monotonic() - t_start, 1)
     return res
@@ -328,8 +331,14 @@ def notes(result):
                 out.append('- %s: **error** %s (console: `%s`)'
                            % (tag, r['error'], r['log']))
             if r.get('console_problems'):
-                out.append('- %s: console: `%s` (%s)' % (
-                    tag, r['console_problems'][0], r['log']))
+                only_oom = r.get('console_oom_report') and all(
+                    'Call Trace' in l for l in r['console_problems'])
+                out.append('- %s: console: %d line(s) matching the rig\'s '
+                           'warning patterns, first `%s`%s (`%s`)' % (
+                               tag, r.get('console_problem_lines', 1),
+                               r['console_problems'][0],
+                               ' (the OOM killer\'s report)' if only_oom
+                               else '', r['log']))
             if r.get('workload_mib'):
                 out.append('- %s: memfill %d MiB of %d MiB MemTotal '
                            '(filled in %.0f s); last log lines: %s' % (
@@ -361,6 +370,30 @@ def write_md(result, path, png):
         f.write('\n'.join(lines) + '\n')
 
 
+def bar(r, key):
+    """[height if got there, height if not, label height, label]."""
+    v = bar_(r, key)
+    return v[:2] + [v[0] if v[0] != 'NaN' else v[1], v[2]]
+
+
+def bar_(r, key):
+    if not r or r.get('error'):
+        return ['NaN', 0, '"error"']
+    t = r.get(key)
+    extra = ''
+    if r.get('oom_kills') and key == 't_size':
+        extra = '\\n%d OOM kill%s' % (r['oom_kills'],
+                                      's' if r['oom_kills'] > 1 else '')
+    at = human(r['final_plugged']).split(' (')[0]
+    if key == 't_size' and not r.get('reached'):
+        return ['NaN', r['waited'], '"not reached\\nat %s%s"' % (at, extra)]
+    if t is None:
+        return ['NaN', r['waited'], '"never"']
+    if key == 't_memtotal' and r['final_plugged'] != r['requested']:
+        extra = '\\n(at %s)' % at
+    return [t, 'NaN', '"%.1f s%s"' % (t, extra)]
+
+
 def write_png(result, path):
     """Bar chart with gnuplot: per scenario, distro and ours side by side;
     top: until the size is reached, bottom: until MemTotal agrees."""
@@ -377,27 +410,13 @@ def write_png(result, path):
             for i, sc in enumerate(result['scenarios']):
                 vals = []
                 for d in DRIVERS:
-                    r = sc['runs'].get(d) or {}
-                    if r.get('error'):
-                        vals += [0, '"error"']
-                        continue
-                    t = r.get(key)
-                    miss = t is None or (key == 't_size' and
-                                         not r.get('reached'))
-                    if miss:
-                        vals += [r.get('waited', 0),
-                                 '"not reached\\n%s"' % human(
-                                     r.get('final_plugged')).split(' (')[0]
-                                 if key == 't_size' else
-                                 '"no\\n(%.0f s)"' % r.get('waited', 0)]
-                    else:
-                        vals += [t, '"%.1f s"' % t]
+                    vals += bar(sc['runs'].get(d) or {}, key)
                 title = sc['title'].replace(', ', '\\n', 1).replace(
                     '45% memfill workload', 'memfill 45%')
                 f.write('%d "%s" %s\n' % (i, title,
                                           ' '.join(str(v) for v in vals)))
     n = len(result['scenarios'])
-    script = ['set terminal pngcairo size 1400,1000 font "DejaVu Sans,11"',
+    script = ['set terminal pngcairo size 1400,1100 font "DejaVu Sans,11"',
               'set output "%s"' % path,
               'set multiplot layout 2,1 title "virtio-mem bench: %s, %s '
               '(QEMU TCG wall-clock; compare ratios)" font ",14"'
@@ -410,6 +429,9 @@ def write_png(result, path):
               'set yrange [0:*]',
               'set offsets 0,0,graph 0.18,0',
               'set ylabel "seconds"',
+              'set bmargin 4',
+              'set label 1 "hatched: not reached within the wait (bar = '
+              'time waited)" at graph 0.99, graph 0.95 right font ",9"',
               'set xtics font ",10"']
     for key, label in panels:
         dat = os.path.join(work, key + '.dat')
@@ -417,10 +439,14 @@ def write_png(result, path):
             'set title "%s"' % label,
             'plot "%s" using ($1-0.19):3:xtic(2) with boxes lc rgb "#4a7ab0" '
             'title "distro", '
-            '"" using ($1+0.19):5 with boxes lc rgb "#e8862a" title "ours", '
-            '"" using ($1-0.19):3:4 with labels offset 0,1.2 font ",9" '
+            '"" using ($1+0.19):7 with boxes lc rgb "#e8862a" title "ours", '
+            '"" using ($1-0.19):4 with boxes fs pattern 4 border -1 '
+            'lc rgb "#4a7ab0" notitle, '
+            '"" using ($1+0.19):8 with boxes fs pattern 4 border -1 '
+            'lc rgb "#e8862a" notitle, '
+            '"" using ($1-0.19):5:6 with labels offset 0,1.3 font ",9" '
             'notitle, '
-            '"" using ($1+0.19):5:6 with labels offset 0,1.2 font ",9" '
+            '"" using ($1+0.19):9:10 with labels offset 0,1.3 font ",9" '
             'notitle' % dat]
     script.append('unset multiplot')
     with open(os.path.join(work, 'plot.gp'), 'w') as f:
@@ -495,8 +521,18 @@ def main():
                     '(%s) unless --kver' % KVERS[0])
     ap.add_argument('--only', help='comma-separated scenario keys')
     ap.add_argument('--outdir', default=os.path.join(HERE, 'results'))
+    ap.add_argument('--replot', metavar='JSON',
+                    help='only rewrite the .md and .png of an earlier run '
+                    'from its .json')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            result = json.load(f)
+        stem = re.sub(r'\.json$', '', args.replot)
+        write_md(result, stem + '.md', write_png(result, stem + '.png'))
+        print(table(result))
+        return 0
     kvers = args.kver or (KVERS[:1] if args.quick else KVERS)
     scs = scenarios(args.quick)
     if args.only:
