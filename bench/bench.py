@@ -17,6 +17,7 @@ build/bench/<kver>/<driver>-<scenario>.log. Prints the tables at the end.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -358,6 +359,12 @@ def write_md(result, path, png):
              'ratios, not the absolute figures. ratio < 1: ours faster.'
              % (result['qemu'], result['host_cpus'],
                 ' (--quick)' if result['quick'] else ''),
+             '',
+             'Ours: `%s` (sha256 %s..., built %s); tree at `%s`.' % (
+                 result['ours_module'],
+                 result.get('ours_module_info', {}).get('sha256'),
+                 result.get('ours_module_info', {}).get('mtime'),
+                 result.get('git_head')),
              '', table(result), '']
     n = notes(result)
     if n:
@@ -471,6 +478,23 @@ def ensure_module(kver):
     return ko
 
 
+def module_info(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    return {'sha256': hashlib.sha256(data).hexdigest()[:16],
+            'mtime': time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(
+                os.path.getmtime(path)))}
+
+
+def git_head():
+    r = subprocess.run(['git', '-C', REPO, 'log', '-1', '--format=%h %s'],
+                       capture_output=True, text=True)
+    d = subprocess.run(['git', '-C', REPO, 'status', '--porcelain',
+                        'drivers'], capture_output=True, text=True)
+    return r.stdout.strip() + (' + uncommitted changes in drivers/'
+                               if d.stdout.strip() else '')
+
+
 def qemu_version():
     try:
         out = subprocess.run([vmrig.QEMU, '--version'], capture_output=True,
@@ -482,13 +506,21 @@ def qemu_version():
 
 
 def bench_kernel(kver, args, scs):
-    ours = ensure_module(kver)
-    modules = {'distro': 'distro', 'ours': ours}
+    built = ensure_module(kver)
     logdir = os.path.join(REPO, 'build', 'bench', kver)
+    os.makedirs(logdir, exist_ok=True)
+    # A snapshot: the tree's build/ may be rebuilt while the bench runs,
+    # and every "ours" guest of this kernel must get the same module.
+    ours = os.path.join(logdir, 'ours-virtio_mem.ko')
+    shutil.copyfile(built, ours)
+    shutil.copystat(built, ours)
+    modules = {'distro': 'distro', 'ours': ours}
     result = {'kver': kver, 'date': args.date, 'quick': args.quick,
               'qemu': qemu_version(), 'host_cpus': os.cpu_count(),
               'host': platform.node(), 'poll_s': POLL,
-              'ours_module': os.path.relpath(ours, REPO),
+              'ours_module': os.path.relpath(built, REPO),
+              'ours_module_info': module_info(ours),
+              'git_head': git_head(),
               'scenarios': []}
     for i, sc in enumerate(scs):
         entry = {k: v for k, v in sc.items()}
