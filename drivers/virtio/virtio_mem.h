@@ -138,6 +138,8 @@ void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
 bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages);
 u64 virtio_mem_mm_available(void);
+u64 virtio_mem_mm_kernel_free(void);
+u64 virtio_mem_mm_memmap_size(u64 size);
 bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 
 /* virtio_mem_sbm.c */

@@ -191,6 +191,11 @@ void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
 		dev_info(&vm->vdev->dev,
 			 "unplug stalled: the memory left is in use and cannot be migrated; retrying\n");
 		break;
+	case VIRTIO_MEM_WHY_NOMEM:
+		dev_info(&vm->vdev->dev,
+			 "paused: too little memory the kernel can use (%llu MiB free) for more memmap; retrying\n",
+			 virtio_mem_mm_kernel_free() >> 20);
+		break;
 	case VIRTIO_MEM_WHY_NO_SPACE:
 		dev_info(&vm->vdev->dev,
 			 "no usable memory left in the device region\n");

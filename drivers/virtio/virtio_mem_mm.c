@@ -13,6 +13,7 @@
 
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
+#include <linux/nodemask.h>
 #include <linux/mm.h>
 #include <linux/page-flags.h>
 #include <linux/rculist.h>
@@ -163,6 +164,45 @@ bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages)
 u64 virtio_mem_mm_available(void)
 {
 	return (u64)si_mem_available() << PAGE_SHIFT;
+}
+
+/**
+ * virtio_mem_mm_kernel_free() - free memory the kernel itself can use
+ *
+ * Free pages above the high watermark in the zones below ZONE_MOVABLE, on
+ * every node: where the memmap of hot-added memory comes from.
+ *
+ * Return: bytes.
+ */
+u64 virtio_mem_mm_kernel_free(void)
+{
+	unsigned long free, high, sum = 0;
+	struct zone *zone;
+	int nid, i;
+
+	for_each_online_node(nid) {
+		for (i = 0; i < ZONE_MOVABLE; i++) {
+			zone = &NODE_DATA(nid)->node_zones[i];
+			if (!populated_zone(zone))
+				continue;
+			free = zone_page_state(zone, NR_FREE_PAGES);
+			high = high_wmark_pages(zone);
+			if (free > high)
+				sum += free - high;
+		}
+	}
+	return (u64)sum << PAGE_SHIFT;
+}
+
+/**
+ * virtio_mem_mm_memmap_size() - memmap needed to add memory
+ * @size: bytes of memory to add
+ *
+ * Return: bytes of struct page.
+ */
+u64 virtio_mem_mm_memmap_size(u64 size)
+{
+	return PHYS_PFN(size) * sizeof(struct page);
 }
 
 /*

@@ -223,7 +223,8 @@ static bool virtio_mem_sbm_plan_fill(const struct virtio_mem_sbm *sbm,
  * Holes in added memory blocks come first, offline ones before online ones
  * (no pages to hand to the buddy), movable before kernel (memory that can
  * be taken back later). Only then is a new memory block used, the lowest
- * free one, and only while the offline limit allows adding one.
+ * free one, and only while the offline limit allows adding one and the
+ * kernel has room for its memmap.
  *
  * Return: what to do.
  */
@@ -262,6 +263,12 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 		     sbm->mb_count[VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL];
 	if ((nr_offline + 1) * geo->mb_size > facts->offline_limit)
 		return VIRTIO_MEM_PLAN_OFFLINE_LIMIT;
+	/*
+	 * Hot-added memory needs its memmap from memory the kernel can use;
+	 * running out of that is a kernel warning and a guest in distress.
+	 */
+	if (facts->kernel_free < facts->memmap_per_mb + VIRTIO_MEM_MEMMAP_MARGIN)
+		return VIRTIO_MEM_PLAN_NO_MEMMAP;
 
 	*step = (struct virtio_mem_sbm_step) {
 		.mb_id = mb_id, .sb_id = 0, .count = count, .add = true,

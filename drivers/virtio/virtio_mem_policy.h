@@ -101,6 +101,8 @@ enum virtio_mem_plan {
 	VIRTIO_MEM_PLAN_NO_SPACE,
 	/* A new memory block is needed, but too much added memory is offline. */
 	VIRTIO_MEM_PLAN_OFFLINE_LIMIT,
+	/* A new memory block is needed, but its memmap would not fit. */
+	VIRTIO_MEM_PLAN_NO_MEMMAP,
 };
 
 /**
@@ -125,7 +127,14 @@ struct virtio_mem_plug_facts {
 	u64 usable_end;
 	/* Bytes of added-but-offline memory allowed before adding stops. */
 	u64 offline_limit;
+	/* Free memory in kernel zones, above their high watermarks. */
+	u64 kernel_free;
+	/* What adding a memory block takes from there (its memmap). */
+	u64 memmap_per_mb;
 };
+
+/* Kernel memory that must stay free after a memmap is allocated. */
+#define VIRTIO_MEM_MEMMAP_MARGIN	(32ULL << 20)
 
 enum virtio_mem_plan
 virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,

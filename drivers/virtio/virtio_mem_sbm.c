@@ -142,6 +142,7 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 		.nr_sbs = div64_u64(diff, vm->geo.sb_size),
 		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
 		.offline_limit = vm->offline_limit,
+		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
 	};
 	struct virtio_mem_sbm_step step;
 	enum virtio_mem_plan plan;
@@ -151,6 +152,7 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 		if (atomic_read(&vm->config_changed))
 			return -EAGAIN;
 
+		facts.kernel_free = virtio_mem_mm_kernel_free();
 		mutex_lock(&vm->hotplug_mutex);
 		plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, &facts,
 						&step);
@@ -169,6 +171,8 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 				return -ENOSPC;
 			case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
 				return -EDQUOT;
+			case VIRTIO_MEM_PLAN_NO_MEMMAP:
+				return -ENOMEM;
 			}
 		}
 		if (rc)
