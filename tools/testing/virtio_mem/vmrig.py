@@ -317,17 +317,38 @@ def busybox_applets():
     return [l.strip() for l in out.splitlines() if l.strip()]
 
 
-def build_selftests(outdir):
-    """Build the in-guest selftests and install them into @outdir."""
-    objdir = os.path.join(BUILD, 'selftests-obj')
-    os.makedirs(objdir, exist_ok=True)
-    if os.path.isdir(outdir):
-        shutil.rmtree(outdir)
-    r = subprocess.run(['make', '-s', '-C', SELFTESTS, 'OUTPUT=' + objdir,
-                        'INSTALL_PATH=' + outdir, 'install'],
-                       capture_output=True, text=True)
-    if r.returncode:
-        raise VMError('building selftests failed:\n' + r.stdout + r.stderr)
+_selftests_cache = None
+
+
+def build_selftests():
+    """Build the in-guest selftests; return [(name, data, mode)].
+
+    Built once per process, in a private directory, so that several rigs
+    can run side by side."""
+    global _selftests_cache
+    if _selftests_cache is not None:
+        return _selftests_cache
+    tmp = tempfile.mkdtemp(prefix='vmrig-selftests-')
+    try:
+        objdir = os.path.join(tmp, 'obj')
+        outdir = os.path.join(tmp, 'install')
+        r = subprocess.run(['make', '-s', '-C', SELFTESTS, 'OUTPUT=' + objdir,
+                            'INSTALL_PATH=' + outdir, 'install'],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise VMError('building selftests failed:\n' + r.stdout +
+                          r.stderr)
+        files = []
+        for name in sorted(os.listdir(outdir)):
+            p = os.path.join(outdir, name)
+            with open(p, 'rb') as f:
+                data = f.read()
+            files.append((name, data,
+                          0o755 if os.access(p, os.X_OK) else 0o644))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _selftests_cache = files
+    return files
 
 
 def build_initramfs(kernel, module, out, modparams='', load=True):
@@ -362,13 +383,7 @@ def build_initramfs(kernel, module, out, modparams='', load=True):
         cp.file('lib/vmrig/test/virtio_mem.ko', mod_data)
 
     # Selftests.
-    stdir = os.path.join(BUILD, 'selftests')
-    build_selftests(stdir)
-    for name in sorted(os.listdir(stdir)):
-        p = os.path.join(stdir, name)
-        with open(p, 'rb') as f:
-            data = f.read()
-        mode = 0o755 if os.access(p, os.X_OK) else 0o644
+    for name, data, mode in build_selftests():
         cp.file('selftests/virtio_mem/' + name, data, mode)
         if mode & 0o111 and not name.endswith('.list'):
             cp.symlink('usr/bin/' + name,
