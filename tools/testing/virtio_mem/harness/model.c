@@ -951,6 +951,11 @@ static int vmh_resize(struct vmh *h)
 		vm->unplug_all_required = false;
 		return -EAGAIN;
 	}
+	if (virtio_mem_sbm_readd_plugged) {
+		rc = virtio_mem_sbm_readd_plugged(vm);
+		if (rc)
+			return rc;
+	}
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
 	mutex_lock(&vm->hotplug_mutex);
 	plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
