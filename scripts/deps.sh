@@ -23,7 +23,7 @@ BACKPORTS=/etc/apt/sources.list.d/backports.sources
 LINUX_SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 
 PKGS=(busybox-static cpio python3 sparse gcc libc6-dev make perl clang
-      xz-utils kmod linux-source-6.12 gnuplot-nox)
+      xz-utils kmod linux-source-6.12 gnuplot-nox libclang-rt-14-dev)
 for k in "${KVERS[@]}"; do
 	PKGS+=("linux-headers-$k")
 done
