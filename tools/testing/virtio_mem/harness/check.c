@@ -161,6 +161,13 @@ bool vmh_check(struct vmh *h)
 	}
 	if (h->vm.hotplug_mutex.held)
 		vmh_fail(h, "hotplug_mutex still held between steps");
+	if (h->probed && h->vm.sbm.next_mb_id > h->vm.sbm.first_mb_id) {
+		/* Self-check: the checker must notice a corrupted driver. */
+		if (vmh_break("counters"))
+			h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED]++;
+		if (vmh_break("nr_sbs_plugged"))
+			h->vm.sbm.nr_sbs_plugged++;
+	}
 	if (h->probed) {
 		vmh_check_counters(h);
 		vmh_check_device(h);

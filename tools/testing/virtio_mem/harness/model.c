@@ -38,6 +38,13 @@
 
 struct vmh *vmh_cur;
 
+bool vmh_break(const char *name)
+{
+	const char *b = getenv("VMH_BREAK");
+
+	return b && !strcmp(b, name);
+}
+
 static struct vmh *to_vmh(struct virtio_mem *vm)
 {
 	return container_of(vm, struct vmh, vm);
@@ -195,8 +202,8 @@ void vmh_host_resize(struct vmh *h, u64 requested)
 	if (requested > d->cfg.region_size)
 		requested = d->cfg.region_size;
 	d->cfg.requested_size = requested;
-	d->cap = requested > d->cfg.plugged_size ? requested :
-						   d->cfg.plugged_size;
+	d->cap = requested > d->cfg.plugged_size || vmh_break("cap") ?
+		 requested : d->cfg.plugged_size;
 	u = vmh_host_usable(h, requested);
 	if (u > d->cfg.usable_region_size)
 		d->cfg.usable_region_size = u;
@@ -300,7 +307,9 @@ static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
 			 (unsigned long long)size);
 		goto error;
 	}
-	if (addr < start || addr + size > start + d->cfg.usable_region_size ||
+	if (addr < start ||
+	    addr + size > start + d->cfg.usable_region_size -
+	    (vmh_break("usable") ? bs : 0) ||
 	    addr + size < addr) {
 		vmh_fail(h, "%s 0x%llx+0x%llx: outside the usable region 0x%llx+0x%llx",
 			 vmh_req_names[type], (unsigned long long)addr,
@@ -353,6 +362,13 @@ static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
 		goto nack;
 	}
 	memset(d->plugged + first, target, nb);
+	if (vmh_break("forget") && target)
+		d->plugged[first] = 0;
+	if (vmh_break("swap") && target && first + nb < d->nr_blocks &&
+	    !d->plugged[first + nb]) {
+		d->plugged[first] = 0;
+		d->plugged[first + nb] = 1;
+	}
 	vmh_dev_sync(h);
 ack:
 	d->nr_resp[VIRTIO_MEM_RESP_ACK]++;
@@ -395,6 +411,9 @@ int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
 	struct vmh *h = to_vmh(vm);
 
 	*cfg = h->dev.cfg;
+	if (vmh_break("requested") &&
+	    cfg->requested_size + 2 * cfg->block_size <= cfg->usable_region_size)
+		cfg->requested_size += 2 * cfg->block_size;
 	h->dev.stale = false;
 	return 0;
 }
@@ -408,6 +427,8 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
 		vmh_host_resize(h, h->dev.resize_at_next_plug_to);
 	}
 	vmh_request_hooks(h);
+	if (vmh_break("aligned"))
+		addr += PAGE_SIZE;
 	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr, size));
 }
 
@@ -457,7 +478,8 @@ static void vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
 	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
 		u8 *b = vmh_buddy(h, mb_id, sb);
 
-		if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb, 1))
+		if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb, 1) &&
+		    !vmh_break("online_page"))
 			continue;
 		if (*b)
 			vmh_fail(h, "onlining mb %lu: subblock %lu already in the buddy",
@@ -602,7 +624,7 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 		h->mm.nr_add_fails++;
 		return err;
 	}
-	mb->added = true;
+	mb->added = !vmh_break("added");
 	h->mm.nr_adds++;
 
 	switch (h->mm.online) {
@@ -694,7 +716,7 @@ void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages)
 				 (unsigned long long)addr);
 			return;
 		}
-		*vmh_buddy(h, mb_id, sb_id) = 1;
+		*vmh_buddy(h, mb_id, sb_id) = !vmh_break("fake_online");
 		*vmh_used(h, mb_id, sb_id) = 0;
 		h->mm.nr_fake_online_sbs++;
 	}
@@ -822,7 +844,7 @@ int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
 			return -EBUSY;
 	}
 	for (i = 0; i < nr; i++) {
-		*vmh_buddy(h, mb_id, sb_id + i) = 0;
+		*vmh_buddy(h, mb_id, sb_id + i) = vmh_break("fake_offline");
 		*vmh_used(h, mb_id, sb_id + i) = 0;
 		h->mm.nr_fake_offline_sbs++;
 	}
@@ -927,7 +949,8 @@ void vmh_remove(struct vmh *h)
 	h->retry_pending = false;
 	if (!vm->broken)
 		virtio_mem_sbm_remove_all(vm);
-	virtio_mem_sbm_destroy(&vm->sbm);
+	if (!vmh_break("leak"))
+		virtio_mem_sbm_destroy(&vm->sbm);
 	h->probed = false;
 }
 

@@ -118,6 +118,13 @@ struct vmh {
 
 extern struct vmh *vmh_cur;
 
+/*
+ * Self-check: VMH_BREAK=<name> makes the models (or the checker's view of
+ * the driver) wrong in one way, so that one invariant must fire; see
+ * selfcheck.sh.
+ */
+bool vmh_break(const char *name);
+
 /* Module parameter of virtio_mem_core.c, which the harness owns here. */
 extern bool virtio_mem_unplug_online;
 /* Present in drivers that can unplug; weak so older ones link too. */
