@@ -9,6 +9,7 @@
 unsigned long kstub_warnings;
 bool kstub_warn_quiet;
 unsigned long kstub_fail_allocs;
+unsigned long kstub_fail_nth;
 unsigned long kstub_live_allocs;
 
 void kstub_warn(const char *file, int line, const char *cond)
@@ -26,6 +27,8 @@ static void *kstub_alloc(size_t size)
 		kstub_fail_allocs--;
 		return NULL;
 	}
+	if (kstub_fail_nth && !--kstub_fail_nth)
+		return NULL;
 	p = calloc(1, size ? size : 1);
 	if (p)
 		kstub_live_allocs++;

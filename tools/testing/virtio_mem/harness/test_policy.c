@@ -196,6 +196,14 @@ static bool policy_geo_cuts_the_region(void)
 		  1 * GiB, 2 * GiB - 1, -EINVAL, "addr" },
 		{ "no whole memory block", 2 * MiB, 4 * GiB + 2 * MiB,
 		  128 * MiB, 0, -EINVAL, "region_size" },
+		/*
+		 * Unreachable with a real pluggable range (at most 2^52), but
+		 * the arithmetic must not wrap: rounding the start up to a
+		 * memory block overflows to 0.
+		 */
+		{ "at the top of the address space, no whole block",
+		  2 * MiB, 0xfffffffff8200000ULL, 0x7c00000, ~0ULL, -EINVAL,
+		  "region_size" },
 		{ "128 MiB blocks: Big Block Mode, refused", 128 * MiB,
 		  4 * GiB, 4 * GiB, 0, -EOPNOTSUPP, "block_size" },
 		{ "1 GiB blocks: Big Block Mode, refused", GiB, 4 * GiB,

@@ -98,6 +98,14 @@ static bool state_grow_keeps_content(void)
 			       "expect -ENOMEM when growing fails");
 			EXPECT(sbm.nr_mbs_alloc == alloc, "alloc changed");
 			kstub_fail_allocs = 0;
+			/* The second allocation (the bitmap) failing. */
+			kstub_fail_nth = 2;
+			EXPECT(virtio_mem_sbm_new_mb(&sbm, &mb_id) == -ENOMEM,
+			       "expect -ENOMEM when the bitmap fails");
+			kstub_fail_nth = 0;
+			EXPECT(sbm.nr_mbs_alloc == alloc &&
+			       sbm.next_mb_id - FIRST == alloc,
+			       "a failed grow changed the state");
 			break;
 		}
 		EXPECT(!virtio_mem_sbm_new_mb(&sbm, &mb_id), "block %lu", i);
@@ -381,7 +389,86 @@ static bool state_next_mb_iterates_one_state(void)
 	return true;
 }
 
+/*
+ * ... and highest first:  O:#### K:#### O:##.. O:####  ->  103, 100
+ */
+static bool state_prev_mb_iterates_backwards(void)
+{
+	static const char *const pic[] = {
+		"O:####", "K:####", "O:##..", "O:####", NULL
+	};
+	struct virtio_mem_sbm sbm;
+	unsigned long mb_id = VIRTIO_MEM_SBM_NO_MB, seen[4], n = 0;
+
+	EXPECT(vmu_build(&sbm, FIRST, FIRST + 4, 4, pic), "build");
+	while (virtio_mem_sbm_prev_mb(&sbm, VIRTIO_MEM_SBM_MB_OFFLINE, &mb_id))
+		if (n < 4)
+			seen[n++] = mb_id;
+	EXPECT(n == 2 && seen[0] == FIRST + 3 && seen[1] == FIRST,
+	       "expect 103, 100; got %lu blocks", n);
+	mb_id = VIRTIO_MEM_SBM_NO_MB;
+	EXPECT(!virtio_mem_sbm_prev_mb(&sbm, VIRTIO_MEM_SBM_MB_MOVABLE, &mb_id),
+	       "expect no MOVABLE block");
+	virtio_mem_sbm_destroy(&sbm);
+	return true;
+}
+
+/* test_sb_unplugged on used blocks: every subblock of the range. */
+static bool state_test_unplugged_ranges(void)
+{
+	static const char *const pic[] = { "K:#...#...", NULL };
+	struct virtio_mem_sbm sbm;
+
+	EXPECT(vmu_build(&sbm, FIRST, FIRST + 1, 8, pic), "build");
+	EXPECT(virtio_mem_sbm_test_sb_unplugged(&sbm, FIRST, 1, 3),
+	       "expect 1..3 unplugged");
+	EXPECT(!virtio_mem_sbm_test_sb_unplugged(&sbm, FIRST, 1, 4),
+	       "expect 1..4 not all unplugged");
+	EXPECT(!virtio_mem_sbm_test_sb_unplugged(&sbm, FIRST, 7, 2),
+	       "expect a range past the block refused");
+	EXPECT(!virtio_mem_sbm_test_sb_plugged(&sbm, FIRST, 0, 2),
+	       "expect 0..1 not all plugged");
+	virtio_mem_sbm_destroy(&sbm);
+	return true;
+}
+
+static unsigned long changes, last_old, last_new;
+
+static void count_change(void *owner, unsigned long mb_id,
+			 enum virtio_mem_sbm_mb_state old,
+			 enum virtio_mem_sbm_mb_state state)
+{
+	changes++;
+	last_old = old;
+	last_new = state;
+}
+
+/* The change hook hears every real change, and only those. */
+static bool state_change_hook_hears_real_changes(void)
+{
+	struct virtio_mem_sbm sbm;
+	unsigned long mb_id;
+
+	virtio_mem_sbm_init(&sbm, FIRST, FIRST, 8);
+	sbm.changed = count_change;
+	changes = 0;
+	virtio_mem_sbm_new_mb(&sbm, &mb_id);
+	virtio_mem_sbm_set_mb_state(&sbm, mb_id, VIRTIO_MEM_SBM_MB_OFFLINE);
+	virtio_mem_sbm_set_mb_state(&sbm, mb_id, VIRTIO_MEM_SBM_MB_OFFLINE);
+	virtio_mem_sbm_set_mb_state(&sbm, mb_id, VIRTIO_MEM_SBM_MB_MOVABLE);
+	EXPECT(changes == 2 && last_old == VIRTIO_MEM_SBM_MB_OFFLINE &&
+	       last_new == VIRTIO_MEM_SBM_MB_MOVABLE,
+	       "expect 2 changes, got %lu", changes);
+	virtio_mem_sbm_destroy(&sbm);
+	return true;
+}
+
 const struct vmu_case vmu_state_cases[] = {
+	{ "state: prev_mb iterates backwards",
+	  state_prev_mb_iterates_backwards },
+	{ "state: test_sb_unplugged over ranges", state_test_unplugged_ranges },
+	{ "state: change hook hears real changes only",
+	  state_change_hook_hears_real_changes },
 	{ "state: init refuses bad ranges", state_init_refuses_bad_ranges },
 	{ "state: new_mb until full", state_new_mb_until_full },
 	{ "state: growth keeps content, failed growth changes nothing",

@@ -108,6 +108,7 @@ int main(int argc, char **argv)
 			vmu_reason[0] = 0;
 			kstub_warnings = 0;
 			kstub_fail_allocs = 0;
+			kstub_fail_nth = 0;
 			ok = c->fn();
 			if (vmu_after_case) {
 				vmu_after_case();

@@ -102,6 +102,7 @@ void kstub_warn(const char *file, int line, const char *cond);
 
 /* ---- slab.h: allocations that can be made to fail ---- */
 extern unsigned long kstub_fail_allocs;	/* fail the next N allocations */
+extern unsigned long kstub_fail_nth;	/* fail only the Nth from now (1 = next) */
 extern unsigned long kstub_live_allocs;
 void *kvzalloc(size_t size, gfp_t gfp);
 void *kvcalloc(size_t n, size_t size, gfp_t gfp);
