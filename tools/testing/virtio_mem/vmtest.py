@@ -114,8 +114,21 @@ def wait_memtotal(ctx, vm, want_kb, what, timeout=60):
                 what='MemTotal == %d kB' % want_kb, interval=0.3)
         return ctx.check(True, '%s: MemTotal %d kB' % (what, want_kb))
     except TimeoutError:
-        return ctx.check(False, '%s: MemTotal %d kB, expected %d kB' % (
-            what, vm.memtotal_kb(), want_kb))
+        got = vm.memtotal_kb()
+        # Guest state worth having when hunting this down.
+        blocks = vm.memory_blocks()
+        states = {}
+        for b in blocks.values():
+            k = '%s/%s' % (b['state'], b['zones'][0])
+            states[k] = states.get(k, 0) + 1
+        rc, out = vm.run('grep -i -e virtio -e "System RAM" /proc/iomem; '
+                         'grep -e MemTotal -e MemFree /proc/meminfo; '
+                         'dmesg -s 4194304 | grep virtio_mem | tail -n 20')
+        return ctx.check(False, '%s: MemTotal %d kB, expected %d kB '
+                         '(off by %d kB)' % (what, got, want_kb,
+                                             got - want_kb),
+                         'all memory blocks by state/zone: %s\n%s'
+                         % (states, out))
 
 
 def zone_counts(blocks):
