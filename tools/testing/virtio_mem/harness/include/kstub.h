@@ -49,6 +49,8 @@ typedef u64 phys_addr_t;
 typedef unsigned int gfp_t;
 
 #define U16_MAX		((u16)~0U)
+#define U32_MAX		((u32)~0U)
+#define U64_MAX		((u64)~0ULL)
 #define BITS_PER_LONG	(8 * (int)sizeof(long))
 #define GFP_KERNEL	0U
 
