@@ -59,7 +59,8 @@ enum virtio_mem_why {
  * struct virtio_mem - one virtio-mem device
  *
  * Locking:
- * - @hotplug_mutex protects @sbm, @why and @why_logged. The memory notifier takes it
+ * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why and
+ *   @why_logged. The memory notifier takes it
  *   when one of our memory blocks starts going online or offline and drops
  *   it when that ends, so the online_page callback and the notifier see a
  *   stable state; never hold it across add_memory_driver_managed() or
@@ -88,6 +89,9 @@ struct virtio_mem {
 	/* See "Locking" above. */
 	struct mutex hotplug_mutex;
 	struct virtio_mem_sbm sbm;
+	struct virtio_mem_bbm bbm;
+	/* BBM: memory blocks of ours that are added but offline. */
+	unsigned long bbm_offline_mbs;
 	enum virtio_mem_why why;
 	/* The last reason written to the log; "working" never is. */
 	enum virtio_mem_why why_logged;
@@ -131,9 +135,11 @@ void virtio_mem_vq_done(struct virtqueue *vq);
 int virtio_mem_mm_register(struct virtio_mem *vm);
 void virtio_mem_mm_unregister(struct virtio_mem *vm);
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
-int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id);
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size);
+int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
+					   u64 size);
 void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
 bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages);
@@ -146,6 +152,12 @@ bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
 int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
+
+/* virtio_mem_bbm.c */
+int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff);
+int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff);
+void virtio_mem_bbm_remove_all(struct virtio_mem *vm);
+u64 virtio_mem_bbm_plugged(struct virtio_mem *vm);
 
 /* virtio_mem_sysfs.c */
 int virtio_mem_sysfs_init(struct virtio_mem *vm);

@@ -15,8 +15,11 @@
  * added block are kept "fake offline" by our online_page callback: never
  * given to the buddy, PageOffline, never touched (C5, C6). A memory
  * notifier tracks onlining and offlining by user space and lets blocks with
- * fake-offline pages go offline. Big Block Mode (device blocks of a memory
- * block or more) is refused at probe for now.
+ * fake-offline pages go offline.
+ *
+ * Big Block Mode (BBM), for device blocks of a memory block or more (or
+ * when forced): a big block spans one or more memory blocks and is plugged,
+ * added, removed and unplugged as a unit (virtio_mem_bbm.c).
  *
  * What we rely on from core-mm: add_memory_driver_managed() with
  * MHP_MERGE_RESOURCE | MHP_NID_IS_MGID and a dynamic memory group per
@@ -27,7 +30,9 @@
  * Files: virtio_mem_state.c (block/subblock state, pure),
  * virtio_mem_policy.c (validation and decisions, pure), virtio_mem_device.c
  * (config and requests), virtio_mem_mm.c (core-mm glue), virtio_mem_sbm.c
- * (acting on plug decisions), this file (probe/remove and the worker).
+ * and virtio_mem_bbm.c (acting on decisions, per mode),
+ * virtio_mem_sysfs.c (sysfs and debugfs), this file (probe/remove and the
+ * worker).
  *
  * The worker is the only place that acts; everything that wants it to act
  * (config change, onlining by user space, the retry timer) just queues it.
@@ -37,6 +42,7 @@
 #include <linux/crash_dump.h>
 #include <linux/debugfs.h>
 #include <linux/ioport.h>
+#include <linux/log2.h>
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
@@ -117,6 +123,16 @@ u64 virtio_mem_unplug_floor(void)
 		return (u64)mb << 20;
 	return max_t(u64, SZ_64M, ((u64)totalram_pages() << PAGE_SHIFT) / 50);
 }
+
+static bool virtio_mem_force_bbm;
+module_param_named(force_bbm, virtio_mem_force_bbm, bool, 0444);
+MODULE_PARM_DESC(force_bbm,
+		 "Use Big Block Mode even for small device blocks (default: off)");
+
+static unsigned long virtio_mem_bbm_block_size;
+module_param_named(bbm_block_size, virtio_mem_bbm_block_size, ulong, 0444);
+MODULE_PARM_DESC(bbm_block_size,
+		 "Big block size in bytes in Big Block Mode: a power of two, at least the device and memory block size (default: the larger of those)");
 
 static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_OK] = "ok",
@@ -264,6 +280,20 @@ static int virtio_mem_refresh_config(struct virtio_mem *vm)
 	return 0;
 }
 
+/* Bytes the driver knows to be plugged. */
+static u64 virtio_mem_plugged(struct virtio_mem *vm)
+{
+	u64 plugged;
+
+	mutex_lock(&vm->hotplug_mutex);
+	if (vm->geo.bbm)
+		plugged = virtio_mem_bbm_plugged(vm);
+	else
+		plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
+	mutex_unlock(&vm->hotplug_mutex);
+	return plugged;
+}
+
 /* One pass: bring plugged_size toward requested_size. Worker only. */
 static int virtio_mem_resize(struct virtio_mem *vm)
 {
@@ -286,9 +316,7 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 
 	/* The host must not ask for more than is usable; plug what is. */
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
-	mutex_lock(&vm->hotplug_mutex);
-	plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
-	mutex_unlock(&vm->hotplug_mutex);
+	plugged = virtio_mem_plugged(vm);
 
 	if (plugged != vm->cfg.plugged_size)
 		dev_warn_once(&vm->vdev->dev,
@@ -297,10 +325,14 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 
 	if (requested > plugged) {
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		if (vm->geo.bbm)
+			return virtio_mem_bbm_plug(vm, requested - plugged);
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
 	if (requested < plugged) {
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		if (vm->geo.bbm)
+			return virtio_mem_bbm_unplug(vm, plugged - requested);
 		return virtio_mem_sbm_unplug(vm, plugged - requested);
 	}
 	return 0;
@@ -310,7 +342,7 @@ static void virtio_mem_run_wq(struct work_struct *work)
 {
 	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
 	unsigned int delay = 0;
-	unsigned long before;
+	u64 before;
 	int rc;
 
 	if (vm->broken)
@@ -318,9 +350,9 @@ static void virtio_mem_run_wq(struct work_struct *work)
 	hrtimer_cancel(&vm->retry_timer);
 again:
 	atomic_set(&vm->config_changed, 0);
-	before = READ_ONCE(vm->sbm.nr_sbs_plugged);
+	before = virtio_mem_plugged(vm);
 	rc = virtio_mem_resize(vm);
-	if (READ_ONCE(vm->sbm.nr_sbs_plugged) != before)
+	if (virtio_mem_plugged(vm) != before)
 		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 
 	/* The whole retry policy. */
@@ -432,11 +464,27 @@ static int virtio_mem_init(struct virtio_mem *vm)
 		.pageblock_size = PAGE_SIZE << pageblock_order,
 		.pluggable_start = pluggable.start,
 		.pluggable_end = pluggable.end,
+		.force_bbm = virtio_mem_force_bbm,
+		.bb_size = virtio_mem_bbm_block_size,
 	};
 	struct virtio_mem_cfg_problem problem;
 	int rc;
 
+	if (limits.bb_size && (!is_power_of_2(limits.bb_size) ||
+			       limits.bb_size < limits.mb_size)) {
+		dev_warn(&vm->vdev->dev,
+			 "bbm_block_size=%llu is not a power of two >= the memory block size; using the default\n",
+			 limits.bb_size);
+		limits.bb_size = 0;
+	}
+
 	virtio_mem_read_config(vm, &vm->cfg);
+	if (limits.bb_size && limits.bb_size < vm->cfg.block_size) {
+		dev_warn(&vm->vdev->dev,
+			 "bbm_block_size=%llu is below the device block size; using the default\n",
+			 limits.bb_size);
+		limits.bb_size = 0;
+	}
 	rc = virtio_mem_cfg_check(&vm->cfg, PAGE_SIZE, &problem);
 	if (!rc)
 		rc = virtio_mem_geo_init(&vm->geo, &vm->cfg, &limits, &problem);
@@ -456,6 +504,9 @@ static int virtio_mem_init(struct virtio_mem *vm)
 	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;
 
+	if (vm->geo.bbm)
+		return virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
+					   vm->geo.last_bb_id);
 	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	vm->sbm.changed = virtio_mem_mb_state_changed;
@@ -540,8 +591,10 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 	if (rc)
 		goto out_destroy_state;
 
+	/* The unit memory comes and goes in, for the online policies. */
 	rc = memory_group_register_dynamic(vm->nid,
-					   PHYS_PFN(vm->geo.mb_size));
+					   PHYS_PFN(vm->geo.bbm ? vm->geo.bb_size :
+								  vm->geo.mb_size));
 	if (rc < 0)
 		goto out_delete_resource;
 	vm->mgid = rc;
@@ -564,9 +617,12 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 	virtio_device_ready(vdev);
 
 	dev_info(&vdev->dev,
-		 "region 0x%llx-0x%llx, block %llu KiB, subblock %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
+		 "region 0x%llx-0x%llx, block %llu KiB, %s %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
 		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1,
-		 vm->cfg.block_size >> 10, vm->geo.sb_size >> 10, vm->nid,
+		 vm->cfg.block_size >> 10,
+		 vm->geo.bbm ? "big block" : "subblock",
+		 (vm->geo.bbm ? vm->geo.bb_size : vm->geo.sb_size) >> 10,
+		 vm->nid,
 		 vm->cfg.plugged_size >> 20, vm->cfg.requested_size >> 20);
 
 	if (vm->cfg.requested_size || vm->unplug_all_required)
@@ -583,6 +639,7 @@ out_delete_resource:
 	virtio_mem_delete_resource(vm);
 out_destroy_state:
 	virtio_mem_sbm_destroy(&vm->sbm);
+	virtio_mem_bbm_destroy(&vm->bbm);
 out_del_vq:
 	vdev->config->del_vqs(vdev);
 out_free_vm:
@@ -604,15 +661,21 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 	virtio_mem_sysfs_exit(vm);
 
 	/* Needs the notifier, so that blocks with holes can go offline. */
-	if (!vm->broken)
+	if (!vm->broken && vm->geo.bbm)
+		virtio_mem_bbm_remove_all(vm);
+	else if (!vm->broken)
 		virtio_mem_sbm_remove_all(vm);
 	virtio_mem_mm_unregister(vm);
 
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 
-	left = vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED];
-	left = vm->sbm.next_mb_id - vm->sbm.first_mb_id - left;
+	if (vm->geo.bbm)
+		left = vm->bbm.last_bb_id - vm->bbm.first_bb_id + 1 -
+		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_UNUSED];
+	else
+		left = vm->sbm.next_mb_id - vm->sbm.first_mb_id -
+		       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED];
 	if (left) {
 		/*
 		 * Linux could not give these blocks up. They stay added and
@@ -620,14 +683,15 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 		 * without us; so the region, its group and its name stay too.
 		 */
 		dev_warn(&vdev->dev,
-			 "%lu memory blocks still in use by Linux stay plugged; the device region stays reserved until reboot\n",
-			 left);
+			 "%lu %s still in use by Linux stay plugged; the device region stays reserved until reboot\n",
+			 left, vm->geo.bbm ? "big blocks" : "memory blocks");
 	} else {
 		kfree_const(vm->resource_name);
 		memory_group_unregister(vm->mgid);
 		virtio_mem_delete_resource(vm);
 	}
 	virtio_mem_sbm_destroy(&vm->sbm);
+	virtio_mem_bbm_destroy(&vm->bbm);
 	kfree(vm);
 	vdev->priv = NULL;
 }

@@ -236,6 +236,28 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 	}
 }
 
+/*
+ * BBM: a big block being unplugged keeps whatever gets onlined in it fake
+ * offline; any other goes to the buddy whole.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ */
+static void virtio_mem_bbm_online_page(struct virtio_mem *vm,
+				       struct page *page, unsigned int order)
+{
+	const unsigned long bb_id = div64_u64(page_to_phys(page),
+					      vm->geo.bb_size);
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id) ==
+	    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE)
+		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page),
+						 1UL << order);
+	else
+		generic_online_page(page, order);
+}
+
 static void virtio_mem_online_page_cb(struct page *page, unsigned int order)
 {
 	const u64 start = page_to_phys(page);
@@ -251,7 +273,10 @@ static void virtio_mem_online_page_cb(struct page *page, unsigned int order)
 		 * remove waits for the hotplug_mutex we hold meanwhile.
 		 */
 		rcu_read_unlock();
-		virtio_mem_sbm_online_page(vm, page, order);
+		if (vm->geo.bbm)
+			virtio_mem_bbm_online_page(vm, page, order);
+		else
+			virtio_mem_sbm_online_page(vm, page, order);
 		return;
 	}
 	rcu_read_unlock();
@@ -259,33 +284,90 @@ static void virtio_mem_online_page_cb(struct page *page, unsigned int order)
 }
 
 /*
- * Going offline: drop our references on the fake-offline pages, so that
+ * Going offline: drop our references on fake-offline pages, so that
  * offlining skips them instead of failing on pages it cannot migrate.
  * Cancel: take them back.
  */
+static void virtio_mem_fake_offline_refs(unsigned long pfn,
+					 unsigned long nr_pages, bool drop)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr_pages; i++) {
+		struct page *page = pfn_to_page(pfn + i);
+
+		if (!drop)
+			page_ref_inc(page);
+		else if (WARN_ON_ONCE(!page_ref_dec_and_test(page)))
+			dump_page(page, "fake-offline page referenced");
+	}
+}
+
+/* The fake-offline pages of a memory block: SBM's unplugged subblocks. */
 static void virtio_mem_sbm_fake_offline_refs(struct virtio_mem *vm,
 					     unsigned long mb_id, bool drop)
 {
-	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
 	unsigned int sb_id, count;
-	unsigned long pfn, i;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	for (sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id, 0, &count);
 	     count;
 	     sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id,
-						   sb_id + count, &count)) {
-		pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
-		for (i = 0; i < count * sb_pages; i++) {
-			struct page *page = pfn_to_page(pfn + i);
+						   sb_id + count, &count))
+		virtio_mem_fake_offline_refs(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
+									 mb_id,
+									 sb_id)),
+					     count * PHYS_PFN(vm->geo.sb_size),
+					     drop);
+}
 
-			if (!drop)
-				page_ref_inc(page);
-			else if (WARN_ON_ONCE(!page_ref_dec_and_test(page)))
-				dump_page(page, "fake-offline page referenced");
-		}
+/* ... and BBM's: all of a memory block of a big block being unplugged. */
+static void virtio_mem_bbm_fake_offline_refs(struct virtio_mem *vm,
+					     unsigned long mb_id, bool drop)
+{
+	const u64 addr = virtio_mem_mb_addr(&vm->geo, mb_id);
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (virtio_mem_bbm_get_bb_state(&vm->bbm,
+					div64_u64(addr, vm->geo.bb_size)) ==
+	    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE)
+		virtio_mem_fake_offline_refs(PHYS_PFN(addr),
+					     PHYS_PFN(vm->geo.mb_size), drop);
+}
+
+static int virtio_mem_bbm_notify(struct virtio_mem *vm, unsigned long action,
+				 unsigned long mb_id)
+{
+	switch (action) {
+	case MEM_GOING_OFFLINE:
+		mutex_lock(&vm->hotplug_mutex);
+		virtio_mem_bbm_fake_offline_refs(vm, mb_id, true);
+		break;
+	case MEM_GOING_ONLINE:
+		mutex_lock(&vm->hotplug_mutex);
+		break;
+	case MEM_CANCEL_OFFLINE:
+		virtio_mem_bbm_fake_offline_refs(vm, mb_id, false);
+		mutex_unlock(&vm->hotplug_mutex);
+		break;
+	case MEM_CANCEL_ONLINE:
+		mutex_unlock(&vm->hotplug_mutex);
+		break;
+	case MEM_OFFLINE:
+		vm->bbm_offline_mbs++;
+		mutex_unlock(&vm->hotplug_mutex);
+		break;
+	case MEM_ONLINE:
+		vm->bbm_offline_mbs--;
+		mutex_unlock(&vm->hotplug_mutex);
+		virtio_mem_retry(vm);
+		break;
+	default:
+		break;
 	}
+	return NOTIFY_OK;
 }
 
 static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
@@ -306,6 +388,8 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	if (WARN_ON_ONCE(size != vm->geo.mb_size || start % vm->geo.mb_size))
 		return NOTIFY_DONE;
 	mb_id = virtio_mem_addr_to_mb_id(&vm->geo, start);
+	if (vm->geo.bbm)
+		return virtio_mem_bbm_notify(vm, action, mb_id);
 
 	switch (action) {
 	case MEM_GOING_OFFLINE:
@@ -396,38 +480,55 @@ void virtio_mem_mm_unregister(struct virtio_mem *vm)
 }
 
 /**
- * virtio_mem_mm_add_mb() - add one memory block to Linux
+ * virtio_mem_mm_add_range() - add memory blocks to Linux
  * @vm: the device
- * @mb_id: the memory block; its plugged subblocks are already marked
+ * @addr: start, memory block aligned
+ * @size: size, whole memory blocks
  *
  * Auto-onlining, if configured, happens in here and calls our notifier:
  * the caller must not hold vm->hotplug_mutex.
  *
  * Return: 0 or the errno of add_memory_driver_managed().
  */
-int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 {
-	const u64 addr = virtio_mem_mb_addr(&vm->geo, mb_id);
-
 	lockdep_assert_not_held(&vm->hotplug_mutex);
-	dev_dbg(&vm->vdev->dev, "adding memory block %lu\n", mb_id);
-	return add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
+	dev_dbg(&vm->vdev->dev, "adding memory 0x%llx-0x%llx\n", addr,
+		addr + size - 1);
+	return add_memory_driver_managed(vm->mgid, addr, size,
 					 vm->resource_name,
 					 MHP_MERGE_RESOURCE | MHP_NID_IS_MGID);
 }
 
 /**
- * virtio_mem_mm_remove_mb() - remove one offline memory block from Linux
+ * virtio_mem_mm_offline_and_remove_range() - offline and remove memory
  * @vm: the device
- * @mb_id: the memory block
+ * @addr: start, memory block aligned
+ * @size: size, whole memory blocks
  *
- * Return: 0, or -EBUSY if it is online.
+ * Migrates whatever is in use; may take long and may fail, in which case
+ * everything is left as it was.
+ *
+ * Return: 0 or the errno of offline_and_remove_memory().
  */
-int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id)
+int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
+					   u64 size)
 {
 	lockdep_assert_not_held(&vm->hotplug_mutex);
-	return remove_memory(virtio_mem_mb_addr(&vm->geo, mb_id),
-			     vm->geo.mb_size);
+	return offline_and_remove_memory(addr, size);
+}
+
+/**
+ * virtio_mem_mm_add_mb() - add one memory block to Linux
+ * @vm: the device
+ * @mb_id: the memory block; its plugged subblocks are already marked
+ *
+ * Return: 0 or the errno of add_memory_driver_managed().
+ */
+int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
+{
+	return virtio_mem_mm_add_range(vm, virtio_mem_mb_addr(&vm->geo, mb_id),
+				       vm->geo.mb_size);
 }
 
 /**
@@ -435,14 +536,11 @@ int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id)
  * @vm: the device
  * @mb_id: the memory block
  *
- * Migrates whatever is in use; may take long and may fail.
- *
  * Return: 0 or the errno of offline_and_remove_memory().
  */
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id)
 {
-	lockdep_assert_not_held(&vm->hotplug_mutex);
-	return offline_and_remove_memory(virtio_mem_mb_addr(&vm->geo, mb_id),
-					 vm->geo.mb_size);
+	return virtio_mem_mm_offline_and_remove_range(vm,
+			virtio_mem_mb_addr(&vm->geo, mb_id), vm->geo.mb_size);
 }

@@ -127,11 +127,11 @@ int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
  * @limits: what this kernel allows
  * @problem: filled in when the driver cannot use the region
  *
- * Only whole memory blocks inside both the region and the physical range
- * Linux can hot-add are used; the rest of the region is never plugged.
+ * Only whole memory blocks (big blocks in BBM) inside both the region and
+ * the physical range Linux can hot-add are used; the rest of the region is
+ * never plugged.
  *
- * Return: 0, -EINVAL if no memory block is usable, or -EOPNOTSUPP for a
- * device that needs Big Block Mode.
+ * Return: 0, or -EINVAL if nothing is usable or the big block size is bad.
  */
 int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			const struct virtio_mem_cfg *cfg,
@@ -139,32 +139,43 @@ int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			struct virtio_mem_cfg_problem *problem)
 {
 	const u64 mb_size = limits->mb_size;
-	u64 start, end;
+	u64 start, end, unit;
 
 	geo->mb_size = mb_size;
 	geo->sb_size = max(limits->pageblock_size, cfg->block_size);
-	geo->bbm = geo->sb_size >= mb_size;
+	geo->bbm = geo->sb_size >= mb_size || limits->force_bbm;
+	geo->sbs_per_mb = geo->bbm ? 0 : mb_size / geo->sb_size;
+	geo->bb_size = 0;
 	if (geo->bbm) {
-		virtio_mem_problem(problem, "block_size", cfg->block_size,
-				   "as large as a memory block: needs Big Block Mode, not supported yet");
-		return -EOPNOTSUPP;
+		geo->bb_size = limits->bb_size ?: max(cfg->block_size, mb_size);
+		if (!is_power_of_2(geo->bb_size) ||
+		    geo->bb_size < cfg->block_size || geo->bb_size < mb_size)
+			return virtio_mem_problem(problem, "bbm_block_size",
+						  geo->bb_size,
+						  "not a power of two at least as large as device and memory blocks");
 	}
-	geo->sbs_per_mb = mb_size / geo->sb_size;
+	/* The unit memory is added in: whole ones inside both ranges. */
+	unit = geo->bbm ? geo->bb_size : mb_size;
 
 	start = max(cfg->addr, limits->pluggable_start);
 	end = min(cfg->addr + cfg->region_size - 1, limits->pluggable_end);
 	if (start > end)
 		return virtio_mem_problem(problem, "addr", cfg->addr,
 					  "region outside the range Linux can hot-add");
-	/* Round inwards to whole memory blocks; end becomes exclusive. */
-	start = round_up(start, mb_size);
-	end = round_down(end + 1, mb_size);
+	/* Round inwards; end becomes exclusive. */
+	start = round_up(start, unit);
+	end = round_down(end + 1, unit);
 	if (start >= end)
 		return virtio_mem_problem(problem, "region_size",
 					  cfg->region_size,
-					  "region holds no whole memory block");
+					  geo->bbm ? "region holds no whole big block" :
+						     "region holds no whole memory block");
 	geo->first_mb_id = start / mb_size;
 	geo->last_mb_id = end / mb_size - 1;
+	if (geo->bbm) {
+		geo->first_bb_id = div64_u64(start, geo->bb_size);
+		geo->last_bb_id = div64_u64(end, geo->bb_size) - 1;
+	}
 	geo->unusable_size = cfg->region_size - (end - start);
 	return 0;
 }
@@ -383,4 +394,95 @@ bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
 	if (!floor)
 		return true;
 	return available >= size && available - size >= floor;
+}
+
+/**
+ * virtio_mem_bbm_plan_plug() - choose the next big block to plug and add
+ * @bbm: big block state
+ * @geo: geometry
+ * @facts: what is wanted and allowed; nr_sbs counts big blocks here
+ * @bb_id: set to the big block for VIRTIO_MEM_PLAN_STEP
+ *
+ * The lowest unused big block that lies inside the usable region, while
+ * the offline limit and the memmap allow adding it.
+ *
+ * Return: what to do.
+ */
+enum virtio_mem_plan
+virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
+			 const struct virtio_mem_geo *geo,
+			 const struct virtio_mem_plug_facts *facts,
+			 unsigned long *bb_id)
+{
+	const unsigned long mbs = div64_u64(geo->bb_size, geo->mb_size);
+	unsigned long id;
+
+	if (!facts->nr_sbs)
+		return VIRTIO_MEM_PLAN_DONE;
+	for (id = bbm->first_bb_id; id <= bbm->last_bb_id; id++) {
+		if (virtio_mem_bb_addr(geo, id) + geo->bb_size >
+		    facts->usable_end)
+			return VIRTIO_MEM_PLAN_NO_SPACE;
+		if (virtio_mem_bbm_get_bb_state(bbm, id) ==
+		    VIRTIO_MEM_BBM_BB_UNUSED)
+			break;
+	}
+	if (id > bbm->last_bb_id)
+		return VIRTIO_MEM_PLAN_NO_SPACE;
+	if (facts->offline_bytes + geo->bb_size > facts->offline_limit)
+		return VIRTIO_MEM_PLAN_OFFLINE_LIMIT;
+	if (facts->kernel_free < mbs * facts->memmap_per_mb +
+				 VIRTIO_MEM_MEMMAP_MARGIN)
+		return VIRTIO_MEM_PLAN_NO_MEMMAP;
+	*bb_id = id;
+	return VIRTIO_MEM_PLAN_STEP;
+}
+
+/**
+ * virtio_mem_bbm_unplug_order() - rank big blocks for unplug
+ * @bbm: big block state
+ * @seen: per big block (index bb_id - first_bb_id), what the actor saw
+ * @unplug_online: whether online memory may be taken at all
+ * @out: filled with the candidates, best first
+ * @max: room in @out
+ *
+ * Big blocks not added first, then added ones with nothing online, then
+ * ones online only in ZONE_MOVABLE, then the rest; within each, the one
+ * with the least memory in use first (a cheap estimate), then the highest.
+ *
+ * Return: the number of candidates written.
+ */
+unsigned long
+virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
+			    const struct virtio_mem_bbm_seen *seen,
+			    bool unplug_online,
+			    struct virtio_mem_sbm_candidate *out,
+			    unsigned long max)
+{
+	const struct virtio_mem_bbm_seen *bb;
+	enum virtio_mem_bbm_bb_state state;
+	unsigned long bb_id, n = 0;
+	u64 class;
+
+	for (bb_id = bbm->first_bb_id; bb_id <= bbm->last_bb_id && n < max;
+	     bb_id++) {
+		state = virtio_mem_bbm_get_bb_state(bbm, bb_id);
+		bb = &seen[bb_id - bbm->first_bb_id];
+		if (state == VIRTIO_MEM_BBM_BB_PLUGGED)
+			class = 0;
+		else if (state != VIRTIO_MEM_BBM_BB_ADDED)
+			continue;
+		else if (!bb->online_mbs)
+			class = 1;
+		else if (!unplug_online)
+			continue;
+		else
+			class = bb->kernel_mbs ? 3 : 2;
+		out[n].mb_id = bb_id;
+		out[n].key = class << 60 | (u64)bb->busy_mib << 28 |
+			     ((u32)~bb_id & 0xfffffff);
+		n++;
+	}
+	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);
+	return n;
 }

@@ -40,6 +40,10 @@ struct virtio_mem_limits {
 	/* First and last physical address memory can be hot-added at. */
 	u64 pluggable_start;
 	u64 pluggable_end;
+	/* Use Big Block Mode even for small device blocks. */
+	bool force_bbm;
+	/* Big block size wanted; 0: max(device block, memory block). */
+	u64 bb_size;
 };
 
 /**
@@ -47,9 +51,13 @@ struct virtio_mem_limits {
  * @mb_size: memory block size
  * @sb_size: subblock size: max(pageblock size, device block size)
  * @sbs_per_mb: subblocks per memory block
- * @bbm: device blocks are at least as big as memory blocks (Big Block Mode)
+ * @bbm: Big Block Mode: device blocks are at least as big as memory blocks,
+ *	or it was forced
  * @first_mb_id: first memory block wholly inside region and pluggable range
  * @last_mb_id: last such memory block
+ * @bb_size: BBM: big block size, a power of two >= device and memory block
+ * @first_bb_id: BBM: first big block inside region and pluggable range
+ * @last_bb_id: BBM: last such big block
  * @unusable_size: bytes of the region outside those memory blocks, which
  *	are never plugged
  */
@@ -60,8 +68,17 @@ struct virtio_mem_geo {
 	bool bbm;
 	unsigned long first_mb_id;
 	unsigned long last_mb_id;
+	u64 bb_size;
+	unsigned long first_bb_id;
+	unsigned long last_bb_id;
 	u64 unusable_size;
 };
+
+static inline u64 virtio_mem_bb_addr(const struct virtio_mem_geo *geo,
+				     unsigned long bb_id)
+{
+	return (u64)bb_id * geo->bb_size;
+}
 
 int virtio_mem_cfg_check(const struct virtio_mem_cfg *cfg, u64 page_size,
 			 struct virtio_mem_cfg_problem *problem);
@@ -131,6 +148,8 @@ struct virtio_mem_plug_facts {
 	u64 kernel_free;
 	/* What adding a memory block takes from there (its memmap). */
 	u64 memmap_per_mb;
+	/* BBM: bytes of added memory that is offline now. */
+	u64 offline_bytes;
 };
 
 /* Kernel memory that must stay free after a memmap is allocated. */
@@ -144,7 +163,7 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 
 /**
  * struct virtio_mem_sbm_candidate - a memory block to try for unplug
- * @mb_id: the memory block
+ * @mb_id: the memory block (in BBM: the big block)
  * @key: its rank: lower is tried first
  */
 struct virtio_mem_sbm_candidate {
@@ -159,5 +178,27 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			    unsigned long max);
 
 bool virtio_mem_may_take(u64 available, u64 size, u64 floor);
+
+enum virtio_mem_plan
+virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
+			 const struct virtio_mem_geo *geo,
+			 const struct virtio_mem_plug_facts *facts,
+			 unsigned long *bb_id);
+
+/* What the actor saw of one big block, for ranking it for unplug. */
+struct virtio_mem_bbm_seen {
+	/* Online memory blocks in it, and how many of those are not movable. */
+	u16 online_mbs;
+	u16 kernel_mbs;
+	/* Online bytes that did not look free, in MiB. */
+	u32 busy_mib;
+};
+
+unsigned long
+virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
+			    const struct virtio_mem_bbm_seen *seen,
+			    bool unplug_online,
+			    struct virtio_mem_sbm_candidate *out,
+			    unsigned long max);
 
 #endif /* _VIRTIO_MEM_POLICY_H */

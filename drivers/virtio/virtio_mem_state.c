@@ -498,3 +498,75 @@ bool virtio_mem_sbm_prev_mb(const struct virtio_mem_sbm *sbm,
 	}
 	return false;
 }
+
+/**
+ * virtio_mem_bbm_init() - set up big block state, all UNUSED
+ * @bbm: the state to set up
+ * @first_bb_id: first big block the device can use
+ * @last_bb_id: last big block the device can use
+ *
+ * Return: 0, -EINVAL for an empty range, or -ENOMEM.
+ */
+int virtio_mem_bbm_init(struct virtio_mem_bbm *bbm, unsigned long first_bb_id,
+			unsigned long last_bb_id)
+{
+	memset(bbm, 0, sizeof(*bbm));
+	if (last_bb_id < first_bb_id)
+		return -EINVAL;
+	bbm->bb_states = kvzalloc(last_bb_id - first_bb_id + 1, GFP_KERNEL);
+	if (!bbm->bb_states)
+		return -ENOMEM;
+	bbm->first_bb_id = first_bb_id;
+	bbm->last_bb_id = last_bb_id;
+	bbm->bb_count[VIRTIO_MEM_BBM_BB_UNUSED] = last_bb_id - first_bb_id + 1;
+	return 0;
+}
+
+/**
+ * virtio_mem_bbm_destroy() - free big block state
+ * @bbm: the state
+ */
+void virtio_mem_bbm_destroy(struct virtio_mem_bbm *bbm)
+{
+	kvfree(bbm->bb_states);
+	bbm->bb_states = NULL;
+}
+
+/**
+ * virtio_mem_bbm_get_bb_state() - the state of a big block
+ * @bbm: the state
+ * @bb_id: the big block; ones outside the usable range read as UNUSED
+ *
+ * Return: its state.
+ */
+enum virtio_mem_bbm_bb_state
+virtio_mem_bbm_get_bb_state(const struct virtio_mem_bbm *bbm,
+			    unsigned long bb_id)
+{
+	if (!bbm->bb_states || bb_id < bbm->first_bb_id ||
+	    bb_id > bbm->last_bb_id)
+		return VIRTIO_MEM_BBM_BB_UNUSED;
+	return bbm->bb_states[bb_id - bbm->first_bb_id];
+}
+
+/**
+ * virtio_mem_bbm_set_bb_state() - the one place a big block changes state
+ * @bbm: the state
+ * @bb_id: the big block
+ * @state: its new state
+ */
+void virtio_mem_bbm_set_bb_state(struct virtio_mem_bbm *bbm,
+				 unsigned long bb_id,
+				 enum virtio_mem_bbm_bb_state state)
+{
+	enum virtio_mem_bbm_bb_state old;
+
+	if (WARN_ON_ONCE(!bbm->bb_states || bb_id < bbm->first_bb_id ||
+			 bb_id > bbm->last_bb_id ||
+			 state >= VIRTIO_MEM_BBM_BB_COUNT))
+		return;
+	old = bbm->bb_states[bb_id - bbm->first_bb_id];
+	bbm->bb_states[bb_id - bbm->first_bb_id] = state;
+	bbm->bb_count[old]--;
+	bbm->bb_count[state]++;
+}

@@ -151,4 +151,53 @@ bool virtio_mem_sbm_prev_mb(const struct virtio_mem_sbm *sbm,
 			    enum virtio_mem_sbm_mb_state state,
 			    unsigned long *mb_id);
 
+/*
+ * Big Block Mode (BBM): device blocks at least as large as a memory block.
+ * A big block (bb_id) spans one or more memory blocks and is plugged,
+ * added, removed and unplugged as a unit.
+ */
+enum virtio_mem_bbm_bb_state {
+	/* Not plugged, not added. */
+	VIRTIO_MEM_BBM_BB_UNUSED = 0,
+	/* Plugged, not added to Linux (adding or unplugging failed). */
+	VIRTIO_MEM_BBM_BB_PLUGGED,
+	/* Plugged and added to Linux. */
+	VIRTIO_MEM_BBM_BB_ADDED,
+	/*
+	 * Added, but its online memory is being taken away for unplug: the
+	 * online_page callback keeps anything onlined now fake offline.
+	 */
+	VIRTIO_MEM_BBM_BB_FAKE_OFFLINE,
+	VIRTIO_MEM_BBM_BB_COUNT
+};
+
+/**
+ * struct virtio_mem_bbm - big block state of one device
+ * @first_bb_id: the first big block wholly inside the region and the
+ *	physical range Linux can hot-add
+ * @last_bb_id: the last such big block
+ * @bb_states: one byte per big block, indexed by bb_id - first_bb_id;
+ *	allocated for the whole region at once (a big block is at least a
+ *	memory block, so this stays small)
+ * @bb_count: big blocks per state, kept right by the one setter
+ *
+ * In the driver, protected by vm->hotplug_mutex.
+ */
+struct virtio_mem_bbm {
+	unsigned long first_bb_id;
+	unsigned long last_bb_id;
+	u8 *bb_states;
+	unsigned long bb_count[VIRTIO_MEM_BBM_BB_COUNT];
+};
+
+int virtio_mem_bbm_init(struct virtio_mem_bbm *bbm, unsigned long first_bb_id,
+			unsigned long last_bb_id);
+void virtio_mem_bbm_destroy(struct virtio_mem_bbm *bbm);
+enum virtio_mem_bbm_bb_state
+virtio_mem_bbm_get_bb_state(const struct virtio_mem_bbm *bbm,
+			    unsigned long bb_id);
+void virtio_mem_bbm_set_bb_state(struct virtio_mem_bbm *bbm,
+				 unsigned long bb_id,
+				 enum virtio_mem_bbm_bb_state state);
+
 #endif /* _VIRTIO_MEM_STATE_H */

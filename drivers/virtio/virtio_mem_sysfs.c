@@ -36,6 +36,7 @@ VIRTIO_MEM_ATTR_U64(usable_region_size, READ_ONCE(vm->cfg.usable_region_size));
 VIRTIO_MEM_ATTR_U64(block_size, READ_ONCE(vm->cfg.block_size));
 VIRTIO_MEM_ATTR_U64(subblock_size, READ_ONCE(vm->geo.sb_size));
 VIRTIO_MEM_ATTR_U64(memory_block_size, READ_ONCE(vm->geo.mb_size));
+VIRTIO_MEM_ATTR_U64(big_block_size, READ_ONCE(vm->geo.bb_size));
 VIRTIO_MEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
 VIRTIO_MEM_ATTR_U64(plugged_size, READ_ONCE(vm->cfg.plugged_size));
 VIRTIO_MEM_ATTR_U64(unusable_size, READ_ONCE(vm->geo.unusable_size));
@@ -83,6 +84,13 @@ VIRTIO_MEM_ATTR_MBS(blocks_movable, VIRTIO_MEM_SBM_MB_MOVABLE);
 VIRTIO_MEM_ATTR_MBS(blocks_movable_partial,
 		    VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL);
 
+#define VIRTIO_MEM_ATTR_BBS(_name, _state)				\
+	VIRTIO_MEM_ATTR_U64(_name, READ_ONCE(vm->bbm.bb_count[_state]))
+
+VIRTIO_MEM_ATTR_BBS(big_blocks_plugged_not_added, VIRTIO_MEM_BBM_BB_PLUGGED);
+VIRTIO_MEM_ATTR_BBS(big_blocks_added, VIRTIO_MEM_BBM_BB_ADDED);
+VIRTIO_MEM_ATTR_BBS(big_blocks_fake_offline, VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
+
 /* Requests by type and response. */
 #define VIRTIO_MEM_ATTR_REQ(_name, _type, _resp)			\
 	VIRTIO_MEM_ATTR_U64(_name,					\
@@ -109,6 +117,7 @@ static struct attribute *virtio_mem_attrs[] = {
 	&dev_attr_block_size.attr,
 	&dev_attr_subblock_size.attr,
 	&dev_attr_memory_block_size.attr,
+	&dev_attr_big_block_size.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_node.attr,
 	&dev_attr_requested_size.attr,
@@ -122,6 +131,9 @@ static struct attribute *virtio_mem_attrs[] = {
 	&dev_attr_blocks_kernel_partial.attr,
 	&dev_attr_blocks_movable.attr,
 	&dev_attr_blocks_movable_partial.attr,
+	&dev_attr_big_blocks_plugged_not_added.attr,
+	&dev_attr_big_blocks_added.attr,
+	&dev_attr_big_blocks_fake_offline.attr,
 	&dev_attr_requests_plug_ack.attr,
 	&dev_attr_requests_plug_nack.attr,
 	&dev_attr_requests_plug_busy.attr,
@@ -168,6 +180,37 @@ static const char *const virtio_mem_state_names[VIRTIO_MEM_SBM_MB_COUNT] = {
 	[VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL] = "movable_partial",
 };
 
+static const char *const virtio_mem_bb_state_names[VIRTIO_MEM_BBM_BB_COUNT] = {
+	[VIRTIO_MEM_BBM_BB_UNUSED] = "unused",
+	[VIRTIO_MEM_BBM_BB_PLUGGED] = "plugged",
+	[VIRTIO_MEM_BBM_BB_ADDED] = "added",
+	[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE] = "fake_offline",
+};
+
+/*
+ * BBM: one line per big block that is not unused:
+ *   bb<N> <state> memory<first>-memory<last>
+ */
+static void virtio_mem_bbm_blocks_show(struct seq_file *m,
+				       struct virtio_mem *vm)
+{
+	const unsigned long mbs = div64_u64(vm->geo.bb_size, vm->geo.mb_size);
+	enum virtio_mem_bbm_bb_state state;
+	unsigned long bb_id;
+
+	seq_printf(m, "# big block size %llu, memory block size %llu\n",
+		   vm->geo.bb_size, vm->geo.mb_size);
+	for (bb_id = vm->bbm.first_bb_id; bb_id <= vm->bbm.last_bb_id;
+	     bb_id++) {
+		state = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id);
+		if (state == VIRTIO_MEM_BBM_BB_UNUSED)
+			continue;
+		seq_printf(m, "bb%lu %s memory%lu-memory%lu\n", bb_id,
+			   virtio_mem_bb_state_names[state], bb_id * mbs,
+			   (bb_id + 1) * mbs - 1);
+	}
+}
+
 /*
  * One line per used memory block:
  *   memory<N> <state> <plugged>/<subblocks> <map>
@@ -181,6 +224,11 @@ static int virtio_mem_blocks_show(struct seq_file *m, void *unused)
 	unsigned int sb_id;
 
 	mutex_lock(&vm->hotplug_mutex);
+	if (vm->geo.bbm) {
+		virtio_mem_bbm_blocks_show(m, vm);
+		mutex_unlock(&vm->hotplug_mutex);
+		return 0;
+	}
 	seq_printf(m, "# memory block size %llu, subblock size %llu, legend %.*s\n",
 		   vm->geo.mb_size, vm->geo.sb_size,
 		   (int)sizeof(virtio_mem_state_chars), virtio_mem_state_chars);

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mem: Big Block Mode, acting. A big block spans one or more memory
+ * blocks and is plugged, added, removed and unplugged as a unit.
+ *
+ * Unplug is "safe": first all online memory of the big block is taken
+ * away with alloc_contig_range() (fake offline), under the
+ * FAKE_OFFLINE state so that anything onlined meanwhile stays fake
+ * offline too; only then is it offlined (which now only skips pages) and
+ * removed, and only then unplugged. A big block that cannot be emptied is
+ * rolled back exactly and skipped: no endless offlining loops.
+ */
+
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include "virtio_mem.h"
+#include <trace/events/virtio_mem.h>
+
+static unsigned long virtio_mem_bbm_mbs(struct virtio_mem *vm)
+{
+	return div64_u64(vm->geo.bb_size, vm->geo.mb_size);
+}
+
+/**
+ * virtio_mem_bbm_plugged() - bytes the driver knows to be plugged
+ * @vm: the device
+ *
+ * Must be called with vm->hotplug_mutex held.
+ *
+ * Return: bytes.
+ */
+u64 virtio_mem_bbm_plugged(struct virtio_mem *vm)
+{
+	const unsigned long *count = vm->bbm.bb_count;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+	return (u64)(count[VIRTIO_MEM_BBM_BB_PLUGGED] +
+		     count[VIRTIO_MEM_BBM_BB_ADDED] +
+		     count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE]) * vm->geo.bb_size;
+}
+
+static void virtio_mem_bbm_set(struct virtio_mem *vm, unsigned long bb_id,
+			       enum virtio_mem_bbm_bb_state state)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, state);
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
+/* Plug a big block and add it; on failure nothing stays added. */
+static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
+				       unsigned long bb_id)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
+	int rc, rc_unplug;
+
+	rc = virtio_mem_send_plug(vm, addr, vm->geo.bb_size);
+	if (rc)
+		return rc;
+
+	mutex_lock(&vm->hotplug_mutex);
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_ADDED);
+	/* They come up offline; the notifier counts the ones onlined. */
+	vm->bbm_offline_mbs += mbs;
+	mutex_unlock(&vm->hotplug_mutex);
+
+	rc = virtio_mem_mm_add_range(vm, addr, vm->geo.bb_size);
+	if (!rc)
+		return 0;
+
+	dev_warn_ratelimited(&vm->vdev->dev,
+			     "adding big block %lu failed: %d\n", bb_id, rc);
+	mutex_lock(&vm->hotplug_mutex);
+	vm->bbm_offline_mbs -= mbs;
+	mutex_unlock(&vm->hotplug_mutex);
+	rc_unplug = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
+	virtio_mem_bbm_set(vm, bb_id, rc_unplug ? VIRTIO_MEM_BBM_BB_PLUGGED :
+						  VIRTIO_MEM_BBM_BB_UNUSED);
+	if (rc_unplug == -EIO)
+		return rc_unplug;
+	return rc == -ENOMEM ? rc : -EEXIST;
+}
+
+/**
+ * virtio_mem_bbm_plug() - plug toward a bigger requested_size
+ * @vm: the device
+ * @diff: bytes still to plug
+ *
+ * Context: the worker.
+ *
+ * Return: like virtio_mem_sbm_plug().
+ */
+int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
+{
+	struct virtio_mem_plug_facts facts = {
+		.nr_sbs = div64_u64(diff, vm->geo.bb_size),
+		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
+		.offline_limit = vm->offline_limit,
+		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
+	};
+	enum virtio_mem_plan plan;
+	unsigned long bb_id;
+	int rc;
+
+	for (;;) {
+		if (atomic_read(&vm->config_changed))
+			return -EAGAIN;
+		facts.kernel_free = virtio_mem_mm_kernel_free();
+		mutex_lock(&vm->hotplug_mutex);
+		facts.offline_bytes = (u64)vm->bbm_offline_mbs *
+				      vm->geo.mb_size;
+		plan = virtio_mem_bbm_plan_plug(&vm->bbm, &vm->geo, &facts,
+						&bb_id);
+		mutex_unlock(&vm->hotplug_mutex);
+
+		switch (plan) {
+		case VIRTIO_MEM_PLAN_STEP:
+			break;
+		case VIRTIO_MEM_PLAN_DONE:
+			return 0;
+		case VIRTIO_MEM_PLAN_NO_SPACE:
+			return -ENOSPC;
+		case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
+			return -EDQUOT;
+		case VIRTIO_MEM_PLAN_NO_MEMMAP:
+			return -ENOMEM;
+		}
+		rc = virtio_mem_bbm_plug_and_add(vm, bb_id);
+		if (rc)
+			return rc;
+		facts.nr_sbs--;
+		cond_resched();
+	}
+}
+
+/*
+ * Fake-online the online memory blocks of a big block again, after taking
+ * them (or some of them) failed. Offline ones are left alone: when they
+ * are onlined later, the callback hands them out whole.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ */
+static void virtio_mem_bbm_rollback(struct virtio_mem *vm, unsigned long bb_id,
+				    unsigned long nr_taken)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
+	unsigned long i, pfn;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (i = 0; i < nr_taken; i++) {
+		pfn = PHYS_PFN(addr) + i * mb_pages;
+		if (pfn_to_online_page(pfn))
+			virtio_mem_mm_fake_online(pfn, mb_pages);
+	}
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_ADDED);
+}
+
+/* Take all online memory of a big block, or nothing. */
+static int virtio_mem_bbm_fake_offline(struct virtio_mem *vm,
+				       unsigned long bb_id)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
+	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
+	unsigned long i, pfn;
+	int rc = 0;
+
+	mutex_lock(&vm->hotplug_mutex);
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
+				    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
+	for (i = 0; i < mbs; i++) {
+		pfn = PHYS_PFN(addr) + i * mb_pages;
+		if (!pfn_to_online_page(pfn))
+			continue;
+		if (atomic_read(&vm->config_changed))
+			rc = -EAGAIN;
+		else
+			rc = virtio_mem_mm_fake_offline(pfn, mb_pages);
+		trace_virtio_mem_fake_offline(vm->vdev->index, pfn, mb_pages,
+					      rc);
+		if (rc) {
+			if (rc != -EAGAIN)
+				atomic64_inc(&vm->stats.fake_offline_failures);
+			virtio_mem_bbm_rollback(vm, bb_id, i);
+			break;
+		}
+	}
+	mutex_unlock(&vm->hotplug_mutex);
+	return rc;
+}
+
+/* Offline, remove and unplug one big block, or leave it as it was. */
+static int virtio_mem_bbm_unplug_bb(struct virtio_mem *vm, unsigned long bb_id,
+				    u64 online_bytes)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	enum virtio_mem_bbm_bb_state state;
+	int rc;
+
+	mutex_lock(&vm->hotplug_mutex);
+	state = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id);
+	mutex_unlock(&vm->hotplug_mutex);
+
+	if (state == VIRTIO_MEM_BBM_BB_ADDED) {
+		if (!virtio_mem_may_take(virtio_mem_mm_available(),
+					 online_bytes,
+					 virtio_mem_unplug_floor()))
+			return -ENOBUFS;
+		rc = virtio_mem_bbm_fake_offline(vm, bb_id);
+		if (rc)
+			return rc;
+		rc = virtio_mem_mm_offline_and_remove_range(vm, addr,
+							    vm->geo.bb_size);
+		if (rc) {
+			mutex_lock(&vm->hotplug_mutex);
+			virtio_mem_bbm_rollback(vm, bb_id,
+						virtio_mem_bbm_mbs(vm));
+			mutex_unlock(&vm->hotplug_mutex);
+			return -EBUSY;
+		}
+		mutex_lock(&vm->hotplug_mutex);
+		/* Removed: its memory blocks are neither offline nor ours. */
+		vm->bbm_offline_mbs -= virtio_mem_bbm_mbs(vm);
+		virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
+					    VIRTIO_MEM_BBM_BB_PLUGGED);
+		mutex_unlock(&vm->hotplug_mutex);
+	} else if (state != VIRTIO_MEM_BBM_BB_PLUGGED) {
+		return 0;
+	}
+
+	rc = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
+	if (!rc)
+		virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
+	return rc;
+}
+
+/* What the unplug ranking needs to know of every big block. */
+static void virtio_mem_bbm_look(struct virtio_mem *vm,
+				struct virtio_mem_bbm_seen *seen)
+{
+	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
+	const unsigned long chunk = pageblock_nr_pages;
+	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
+	unsigned long bb_id, i, pfn, off, busy;
+	struct virtio_mem_bbm_seen *bb;
+	struct page *page;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (bb_id = vm->bbm.first_bb_id; bb_id <= vm->bbm.last_bb_id;
+	     bb_id++) {
+		bb = &seen[bb_id - vm->bbm.first_bb_id];
+		if (virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id) !=
+		    VIRTIO_MEM_BBM_BB_ADDED)
+			continue;
+		busy = 0;
+		for (i = 0; i < mbs; i++) {
+			pfn = PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id)) +
+			      i * mb_pages;
+			page = pfn_to_online_page(pfn);
+			if (!page)
+				continue;
+			bb->online_mbs++;
+			if (page_zonenum(page) != ZONE_MOVABLE)
+				bb->kernel_mbs++;
+			for (off = 0; off < mb_pages; off += chunk)
+				if (!virtio_mem_mm_range_free(pfn + off, chunk))
+					busy += chunk;
+		}
+		bb->busy_mib = busy >> (20 - PAGE_SHIFT);
+	}
+}
+
+/**
+ * virtio_mem_bbm_unplug() - unplug toward a smaller requested_size
+ * @vm: the device
+ * @diff: bytes to unplug
+ *
+ * Context: the worker.
+ *
+ * Return: like virtio_mem_sbm_unplug().
+ */
+int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff)
+{
+	const unsigned long nr_bbs = vm->bbm.last_bb_id - vm->bbm.first_bb_id + 1;
+	unsigned long todo = div64_u64(diff, vm->geo.bb_size);
+	struct virtio_mem_bbm_seen *seen, *bb;
+	struct virtio_mem_sbm_candidate *cand;
+	unsigned long i, n;
+	bool busy = false;
+	int rc = 0;
+
+	if (!todo)
+		return 0;
+	cand = kvmalloc_array(nr_bbs, sizeof(*cand), GFP_KERNEL);
+	seen = kvcalloc(nr_bbs, sizeof(*seen), GFP_KERNEL);
+	if (!cand || !seen) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	mutex_lock(&vm->hotplug_mutex);
+	virtio_mem_bbm_look(vm, seen);
+	n = virtio_mem_bbm_unplug_order(&vm->bbm, seen,
+					READ_ONCE(virtio_mem_unplug_online),
+					cand, nr_bbs);
+	mutex_unlock(&vm->hotplug_mutex);
+
+	for (i = 0; i < n && todo; i++) {
+		if (atomic_read(&vm->config_changed)) {
+			rc = -EAGAIN;
+			goto out;
+		}
+		bb = &seen[cand[i].mb_id - vm->bbm.first_bb_id];
+		rc = virtio_mem_bbm_unplug_bb(vm, cand[i].mb_id,
+					      (u64)bb->online_mbs *
+					      vm->geo.mb_size);
+		if (rc == -EBUSY) {
+			busy = true;
+			continue;
+		}
+		if (rc)
+			goto out;
+		todo--;
+		cond_resched();
+	}
+	if (todo)
+		rc = busy || READ_ONCE(virtio_mem_unplug_online) ? -EBUSY :
+								   -EACCES;
+out:
+	kvfree(seen);
+	kvfree(cand);
+	return rc;
+}
+
+/**
+ * virtio_mem_bbm_remove_all() - give back all memory, as far as possible
+ * @vm: the device, with the worker stopped
+ *
+ * Like virtio_mem_sbm_remove_all().
+ */
+void virtio_mem_bbm_remove_all(struct virtio_mem *vm)
+{
+	unsigned long bb_id;
+	u64 addr;
+
+	for (bb_id = vm->bbm.first_bb_id; bb_id <= vm->bbm.last_bb_id;
+	     bb_id++) {
+		addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+		switch (virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id)) {
+		case VIRTIO_MEM_BBM_BB_ADDED:
+			if (virtio_mem_mm_offline_and_remove_range(vm, addr,
+								   vm->geo.bb_size))
+				continue;
+			virtio_mem_bbm_set(vm, bb_id,
+					   VIRTIO_MEM_BBM_BB_PLUGGED);
+			fallthrough;
+		case VIRTIO_MEM_BBM_BB_PLUGGED:
+			if (virtio_mem_send_unplug(vm, addr, vm->geo.bb_size))
+				continue;
+			virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
+			break;
+		default:
+			break;
+		}
+	}
+}
