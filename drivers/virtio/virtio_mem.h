@@ -150,6 +150,7 @@ bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 
 /* virtio_mem_sbm.c */
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
+int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm);
 int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
 

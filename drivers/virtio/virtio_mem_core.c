@@ -323,6 +323,13 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 			      "device reports %llu bytes plugged, driver knows of %llu\n",
 			      vm->cfg.plugged_size, plugged);
 
+	/* Blocks a failed add left plugged: the guest keeps them, add them. */
+	if (!vm->geo.bbm && requested >= plugged) {
+		rc = virtio_mem_sbm_readd_plugged(vm);
+		if (rc)
+			return rc;
+	}
+
 	if (requested > plugged) {
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
 		if (vm->geo.bbm)

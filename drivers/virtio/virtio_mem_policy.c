@@ -163,6 +163,10 @@ int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 		return virtio_mem_problem(problem, "addr", cfg->addr,
 					  "region outside the range Linux can hot-add");
 	/* Round inwards; end becomes exclusive. */
+	if (start > U64_MAX - (unit - 1))
+		return virtio_mem_problem(problem, "region_size",
+					  cfg->region_size,
+					  "region holds no whole memory block");
 	start = round_up(start, unit);
 	end = round_down(end + 1, unit);
 	if (start >= end)

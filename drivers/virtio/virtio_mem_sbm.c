@@ -11,6 +11,7 @@
  * state. If adding fails, the subblocks are unplugged again.
  */
 
+#include <linux/errno.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
@@ -21,9 +22,23 @@
 static int virtio_mem_sbm_send_plug(struct virtio_mem *vm, unsigned long mb_id,
 				    unsigned int sb_id, unsigned int count)
 {
-	return virtio_mem_send_plug(vm, virtio_mem_sb_addr(&vm->geo, mb_id,
-							    sb_id),
-				    (u64)count * vm->geo.sb_size);
+	const u64 addr = virtio_mem_sb_addr(&vm->geo, mb_id, sb_id);
+	const u64 size = (u64)count * vm->geo.sb_size;
+	struct virtio_mem_cfg cfg;
+	int rc;
+
+	rc = virtio_mem_send_plug(vm, addr, size);
+	if (rc != -EIO)
+		return rc;
+	/*
+	 * Firecracker answers ERROR, not NACK, to a plug beyond
+	 * requested_size. If the host shrank meanwhile, that is what this
+	 * was: start over with the new size instead of giving up.
+	 */
+	virtio_mem_read_config(vm, &cfg);
+	if (cfg.plugged_size + size > cfg.requested_size)
+		return -EAGAIN;
+	return rc;
 }
 
 static int virtio_mem_sbm_send_unplug(struct virtio_mem *vm,
@@ -52,7 +67,8 @@ static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	rc = virtio_mem_send_plug(vm, addr, size);
+	rc = virtio_mem_sbm_send_plug(vm, step->mb_id, step->sb_id,
+				      step->count);
 	if (rc)
 		return rc;
 	virtio_mem_sbm_set_sb_plugged(&vm->sbm, step->mb_id, step->sb_id,
@@ -122,6 +138,47 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 	if (rc_unplug == -EIO)
 		return rc_unplug;
 	return rc == -ENOMEM ? rc : -EEXIST;
+}
+
+/**
+ * virtio_mem_sbm_readd_plugged() - add blocks left plugged but not added
+ * @vm: the device
+ *
+ * A failed add whose undo failed too (or a removal whose unplug failed)
+ * leaves a block PLUGGED: counted as plugged, but Linux does not have it.
+ * When the guest is to keep that memory, try to add each such block again.
+ *
+ * Context: the worker.
+ *
+ * Return: 0, or -ENOMEM/-EEXIST when adding fails again.
+ */
+int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
+{
+	unsigned long mb_id;
+	int rc;
+
+	for (;;) {
+		mutex_lock(&vm->hotplug_mutex);
+		mb_id = VIRTIO_MEM_SBM_NO_MB;
+		if (!virtio_mem_sbm_next_mb(&vm->sbm, VIRTIO_MEM_SBM_MB_PLUGGED,
+					    &mb_id)) {
+			mutex_unlock(&vm->hotplug_mutex);
+			return 0;
+		}
+		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+					    virtio_mem_sbm_state_for(&vm->sbm,
+								     mb_id, false,
+								     false));
+		mutex_unlock(&vm->hotplug_mutex);
+		rc = virtio_mem_mm_add_mb(vm, mb_id);
+		if (rc) {
+			mutex_lock(&vm->hotplug_mutex);
+			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+						    VIRTIO_MEM_SBM_MB_PLUGGED);
+			mutex_unlock(&vm->hotplug_mutex);
+			return rc == -ENOMEM ? rc : -EEXIST;
+		}
+	}
 }
 
 /**
@@ -341,6 +398,11 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 
 	if (!virtio_mem_sbm_state_online(state)) {
 		rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
+		/* Not added and now empty: free for reuse. */
+		if (state == VIRTIO_MEM_SBM_MB_PLUGGED &&
+		    !virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
+			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+						    VIRTIO_MEM_SBM_MB_UNUSED);
 		mutex_unlock(&vm->hotplug_mutex);
 	} else if (plugged && *nr_sbs >= plugged) {
 		/* All of it goes: offlining migrates in one sweep. */

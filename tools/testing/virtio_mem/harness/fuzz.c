@@ -121,9 +121,23 @@ static bool check_config(const struct vmh_params *p, struct virtio_mem_geo *geo)
 			die("geo_init refused without naming a field", NULL);
 		return false;
 	}
+	if (geo->bbm) {
+		/* Big Block Mode: big blocks tile the usable range. */
+		start = (u64)geo->first_bb_id * geo->bb_size;
+		end = ((u64)geo->last_bb_id + 1) * geo->bb_size;
+		if (!is_power_of_2(geo->bb_size) ||
+		    geo->bb_size < cfg.block_size || geo->bb_size < p->mb_size ||
+		    geo->last_bb_id < geo->first_bb_id || start < cfg.addr ||
+		    end > cfg.addr + cfg.region_size ||
+		    start < p->pluggable_start || end - 1 > p->pluggable_end ||
+		    geo->unusable_size != cfg.region_size - (end - start))
+			die("geo_init: big blocks outside the region", NULL);
+		/* The harness models Sub Block Mode only, so far. */
+		return false;
+	}
 	start = (u64)geo->first_mb_id * p->mb_size;
 	end = ((u64)geo->last_mb_id + 1) * p->mb_size;	/* exclusive */
-	if (geo->bbm || geo->sb_size * geo->sbs_per_mb != p->mb_size ||
+	if ( geo->sb_size * geo->sbs_per_mb != p->mb_size ||
 	    geo->sbs_per_mb < 2 || geo->sb_size < cfg.block_size ||
 	    geo->sb_size % cfg.block_size)
 		die("geo_init: subblocks do not tile a memory block", NULL);

@@ -204,10 +204,6 @@ static bool policy_geo_cuts_the_region(void)
 		{ "at the top of the address space, no whole block",
 		  2 * MiB, 0xfffffffff8200000ULL, 0x7c00000, ~0ULL, -EINVAL,
 		  "region_size" },
-		{ "128 MiB blocks: Big Block Mode, refused", 128 * MiB,
-		  4 * GiB, 4 * GiB, 0, -EOPNOTSUPP, "block_size" },
-		{ "1 GiB blocks: Big Block Mode, refused", GiB, 4 * GiB,
-		  4 * GiB, 0, -EOPNOTSUPP, "block_size" },
 	};
 	struct virtio_mem_cfg_problem problem;
 	struct virtio_mem_limits limits;
@@ -471,7 +467,98 @@ static bool policy_may_take(void)
 	return true;
 }
 
+/*
+ * Big Block Mode.
+ *
+ *   region 4 GiB at 4 GiB, 256 MiB device blocks
+ *   |bb16|bb17|bb18| ... |bb31|      big block = 256 MiB = 2 memory blocks
+ *
+ * expect: Big Block Mode with 256 MiB big blocks 16..31; a forced 512 MiB
+ * big block size on 2 MiB blocks gives 8 big blocks; a bad big block size
+ * is refused naming bbm_block_size; plug takes the lowest unused big
+ * block inside the usable region; unplug ranks not-added first, then
+ * nothing online, then movable, then kernel, least busy first.
+ */
+static bool policy_bbm(void)
+{
+	struct virtio_mem_cfg cfg = {
+		.block_size = 256 * MiB, .addr = 4 * GiB, .region_size = 4 * GiB,
+		.usable_region_size = 4 * GiB,
+	};
+	struct virtio_mem_plug_facts facts = {
+		.nr_sbs = 1, .usable_end = 4 * GiB + 1 * GiB,
+		.offline_limit = 1 * GiB, .kernel_free = 1 * GiB,
+		.memmap_per_mb = 2 * MiB,
+	};
+	struct virtio_mem_bbm_seen seen[16] = { 0 };
+	struct virtio_mem_sbm_candidate cand[16];
+	struct virtio_mem_cfg_problem problem;
+	struct virtio_mem_limits limits = x86;
+	struct virtio_mem_geo geo;
+	struct virtio_mem_bbm bbm;
+	unsigned long bb_id, n;
+
+	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem) &&
+	       geo.bbm && geo.bb_size == 256 * MiB && geo.first_bb_id == 16 &&
+	       geo.last_bb_id == 31, "256 MiB blocks: bbm with bbs 16..31");
+
+	cfg.block_size = 2 * MiB;
+	limits.force_bbm = true;
+	limits.bb_size = 512 * MiB;
+	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem) &&
+	       geo.bbm && geo.bb_size == 512 * MiB && geo.first_bb_id == 8 &&
+	       geo.last_bb_id == 15, "forced: 512 MiB big blocks 8..15");
+	limits.bb_size = 96 * MiB;
+	memset(&problem, 0, sizeof(problem));
+	EXPECT(virtio_mem_geo_init(&geo, &cfg, &limits, &problem) == -EINVAL &&
+	       problem.field && !strcmp(problem.field, "bbm_block_size"),
+	       "96 MiB big blocks refused, naming bbm_block_size");
+
+	cfg.block_size = 256 * MiB;
+	limits = x86;
+	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem), "geo");
+	EXPECT(!virtio_mem_bbm_init(&bbm, geo.first_bb_id, geo.last_bb_id),
+	       "init");
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_STEP && bb_id == 16, "plug bb16 first");
+	virtio_mem_bbm_set_bb_state(&bbm, 16, VIRTIO_MEM_BBM_BB_ADDED);
+	virtio_mem_bbm_set_bb_state(&bbm, 17, VIRTIO_MEM_BBM_BB_ADDED);
+	virtio_mem_bbm_set_bb_state(&bbm, 18, VIRTIO_MEM_BBM_BB_ADDED);
+	virtio_mem_bbm_set_bb_state(&bbm, 19, VIRTIO_MEM_BBM_BB_PLUGGED);
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_NO_SPACE, "usable region (1 GiB) full");
+	facts.usable_end = 8 * GiB;
+	facts.offline_bytes = 1 * GiB;
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_OFFLINE_LIMIT, "offline limit");
+	facts.offline_bytes = 0;
+	facts.kernel_free = 4 * MiB;
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_NO_MEMMAP, "no room for the memmap");
+	facts.kernel_free = 1 * GiB;
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_STEP && bb_id == 20, "then bb20");
+	EXPECT(bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] == 3 &&
+	       bbm.bb_count[VIRTIO_MEM_BBM_BB_PLUGGED] == 1 &&
+	       bbm.bb_count[VIRTIO_MEM_BBM_BB_UNUSED] == 12, "counters");
+
+	/* bb16: kernel zone, bb17: movable and busy, bb18: nothing online. */
+	seen[0] = (struct virtio_mem_bbm_seen){ 2, 2, 10 };
+	seen[1] = (struct virtio_mem_bbm_seen){ 2, 0, 100 };
+	n = virtio_mem_bbm_unplug_order(&bbm, seen, true, cand, 16);
+	EXPECT(n == 4 && cand[0].mb_id == 19 && cand[1].mb_id == 18 &&
+	       cand[2].mb_id == 17 && cand[3].mb_id == 16,
+	       "order: not added, offline, movable, kernel");
+	n = virtio_mem_bbm_unplug_order(&bbm, seen, false, cand, 16);
+	EXPECT(n == 2 && cand[0].mb_id == 19 && cand[1].mb_id == 18,
+	       "unplug_online=0: only what is not online");
+	virtio_mem_bbm_destroy(&bbm);
+	return true;
+}
+
 const struct vmu_case vmu_policy_cases[] = {
+	{ "policy: Big Block Mode geometry, plug and unplug order",
+	  policy_bbm },
 	{ "policy: cfg_check names the bad field",
 	  policy_cfg_check_names_the_bad_field },
 	{ "policy: cfg_check_update names the changed field",
