@@ -350,6 +350,16 @@ def notes(result):
     return out
 
 
+def write_json(result, path):
+    """Indented, but each sample (a list of numbers) on one line."""
+    text = json.dumps(result, indent=1)
+    text = re.sub(r'\[\s+([-\d.eE, \nnul]+?)\s+\]',
+                  lambda m: '[' + re.sub(r',\s+', ', ', m.group(1)) + ']',
+                  text)
+    with open(path, 'w') as f:
+        f.write(text + '\n')
+
+
 def write_md(result, path, png):
     lines = ['# virtio-mem bench: %s, %s' % (result['kver'], result['date']),
              '',
@@ -582,8 +592,7 @@ def main():
         result = bench_kernel(kver, args, scs)
         stem = os.path.join(args.outdir, '%s-%s%s' % (
             args.date, kver, '-quick' if args.quick else ''))
-        with open(stem + '.json', 'w') as f:
-            json.dump(result, f, indent=1)
+        write_json(result, stem + '.json')
         png = write_png(result, stem + '.png')
         write_md(result, stem + '.md', png)
         outputs.append((kver, stem, result))
