@@ -56,4 +56,30 @@ static inline void virtio_mem_compat_release_fresh(struct page *page)
 }
 #endif
 
+/*
+ * Offlining and fake-offline pages. In 6.1, offline_pages() takes the
+ * whole range off the managed page counters, so fake-offline pages (which
+ * are not counted as managed) must be counted again while memory goes
+ * offline, and taken off again if offlining is cancelled. By 6.12,
+ * offline_pages() subtracts only what __offline_isolated_pages() reports
+ * it took, which leaves PageOffline pages out, and nothing is needed. The
+ * change landed between the two; 6.12 is the first supported kernel with
+ * it, so that is the cutoff here.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline void virtio_mem_compat_going_offline(struct page *page,
+						   unsigned long nr_pages,
+						   bool going)
+{
+	adjust_managed_page_count(page, going ? (long)nr_pages :
+						-(long)nr_pages);
+}
+#else
+static inline void virtio_mem_compat_going_offline(struct page *page,
+						   unsigned long nr_pages,
+						   bool going)
+{
+}
+#endif
+
 #endif /* _VIRTIO_MEM_COMPAT_H */

@@ -293,6 +293,7 @@ static void virtio_mem_fake_offline_refs(unsigned long pfn,
 {
 	unsigned long i;
 
+	virtio_mem_compat_going_offline(pfn_to_page(pfn), nr_pages, drop);
 	for (i = 0; i < nr_pages; i++) {
 		struct page *page = pfn_to_page(pfn + i);
 
