@@ -379,8 +379,8 @@ def write_md(result, path, png):
     n = notes(result)
     if n:
         lines += ['Notes:', ''] + n + ['']
-    lines += ['Console logs: `build/bench/%s/<driver>-<scenario>.log`.'
-              % result['kver']]
+    lines += ['Console logs: `build/bench/%s%s/<driver>-<scenario>.log`.'
+              % (result['kver'], '-quick' if result['quick'] else '')]
     if png:
         lines += ['', '![times](%s)' % os.path.basename(png)]
     with open(path, 'w') as f:
@@ -517,7 +517,8 @@ def qemu_version():
 
 def bench_kernel(kver, args, scs):
     built = ensure_module(kver)
-    logdir = os.path.join(REPO, 'build', 'bench', kver)
+    logdir = os.path.join(REPO, 'build', 'bench',
+                          kver + ('-quick' if args.quick else ''))
     os.makedirs(logdir, exist_ok=True)
     # A snapshot: the tree's build/ may be rebuilt while the bench runs,
     # and every "ours" guest of this kernel must get the same module.
