@@ -8,7 +8,7 @@
 #   make modules-all        build for every supported kernel into build/<kver>/
 #   make deps               install everything the project needs (idempotent)
 #   make lint               checkpatch --strict + sparse over our sources
-#   make unit               userspace tier
+#   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
 #   make check              lint + unit + build + vmtest, every kernel
 #   make run                the demo: a guest that follows the host's resizes
@@ -24,8 +24,8 @@ BUILD := build
 # The in-tree Makefile keys on this, as Kconfig would.
 export CONFIG_VIRTIO_MEM := m
 
-.PHONY: all modules modules-all clean deps lint unit vmtest check run vm \
-	bench help
+.PHONY: all modules modules-all clean clean-tree deps lint unit fuzz coverage \
+	vmtest check run vm bench
 
 all: modules
 
@@ -61,6 +61,9 @@ lint:
 
 unit:
 	$(MAKE) -C $(RIG) unit
+
+fuzz coverage:
+	$(MAKE) -C $(RIG) $@
 
 vmtest:
 	@set -e; for k in $(if $(filter command line,$(origin KVER)),$(KVER),$(SUPPORTED_KVERS)); do \
