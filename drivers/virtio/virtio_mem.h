@@ -124,6 +124,24 @@ struct virtio_mem {
 	struct dentry *debugfs;
 };
 
+/*
+ * What the worker makes of a plug plan that is not a step: 0 when done,
+ * else the errno its retry policy knows (see virtio_mem_run_wq()).
+ */
+static inline int virtio_mem_plan_errno(enum virtio_mem_plan plan)
+{
+	switch (plan) {
+	case VIRTIO_MEM_PLAN_NO_SPACE:
+		return -ENOSPC;
+	case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
+		return -EDQUOT;
+	case VIRTIO_MEM_PLAN_NO_MEMMAP:
+		return -ENOMEM;
+	default:
+		return 0;
+	}
+}
+
 /* virtio_mem_device.c */
 int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg);
 int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size);

@@ -117,18 +117,8 @@ int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
 						&bb_id);
 		mutex_unlock(&vm->hotplug_mutex);
 
-		switch (plan) {
-		case VIRTIO_MEM_PLAN_STEP:
-			break;
-		case VIRTIO_MEM_PLAN_DONE:
-			return 0;
-		case VIRTIO_MEM_PLAN_NO_SPACE:
-			return -ENOSPC;
-		case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
-			return -EDQUOT;
-		case VIRTIO_MEM_PLAN_NO_MEMMAP:
-			return -ENOMEM;
-		}
+		if (plan != VIRTIO_MEM_PLAN_STEP)
+			return virtio_mem_plan_errno(plan);
 		rc = virtio_mem_bbm_plug_and_add(vm, bb_id);
 		if (rc)
 			return rc;

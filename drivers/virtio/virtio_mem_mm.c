@@ -338,37 +338,42 @@ static void virtio_mem_bbm_fake_offline_refs(struct virtio_mem *vm,
 					     PHYS_PFN(vm->geo.mb_size), drop);
 }
 
-static int virtio_mem_bbm_notify(struct virtio_mem *vm, unsigned long action,
-				 unsigned long mb_id)
+/* Drop or take back our references on a memory block's fake-offline pages. */
+static void virtio_mem_mm_mb_refs(struct virtio_mem *vm, unsigned long mb_id,
+				  bool drop)
 {
-	switch (action) {
-	case MEM_GOING_OFFLINE:
-		mutex_lock(&vm->hotplug_mutex);
-		virtio_mem_bbm_fake_offline_refs(vm, mb_id, true);
-		break;
-	case MEM_GOING_ONLINE:
-		mutex_lock(&vm->hotplug_mutex);
-		break;
-	case MEM_CANCEL_OFFLINE:
-		virtio_mem_bbm_fake_offline_refs(vm, mb_id, false);
-		mutex_unlock(&vm->hotplug_mutex);
-		break;
-	case MEM_CANCEL_ONLINE:
-		mutex_unlock(&vm->hotplug_mutex);
-		break;
-	case MEM_OFFLINE:
-		vm->bbm_offline_mbs++;
-		mutex_unlock(&vm->hotplug_mutex);
-		break;
-	case MEM_ONLINE:
-		vm->bbm_offline_mbs--;
-		mutex_unlock(&vm->hotplug_mutex);
-		virtio_mem_retry(vm);
-		break;
-	default:
-		break;
+	if (vm->geo.bbm)
+		virtio_mem_bbm_fake_offline_refs(vm, mb_id, drop);
+	else
+		virtio_mem_sbm_fake_offline_refs(vm, mb_id, drop);
+}
+
+/*
+ * A memory block of ours went online or offline: SBM tracks it in the
+ * block's state, BBM only counts offline memory blocks.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ */
+static void virtio_mem_mm_mb_switched(struct virtio_mem *vm,
+				      unsigned long mb_id, bool online,
+				      bool movable)
+{
+	enum virtio_mem_sbm_mb_state state;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (vm->geo.bbm) {
+		if (online)
+			vm->bbm_offline_mbs--;
+		else
+			vm->bbm_offline_mbs++;
+		return;
 	}
-	return NOTIFY_OK;
+	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+	if (WARN_ON_ONCE(!virtio_mem_sbm_state_added(state)))
+		return;
+	state = virtio_mem_sbm_state_for(&vm->sbm, mb_id, online, movable);
+	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, state);
 }
 
 static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
@@ -379,7 +384,6 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	struct memory_notify *mhp = arg;
 	const u64 start = PFN_PHYS(mhp->start_pfn);
 	const u64 size = PFN_PHYS(mhp->nr_pages);
-	enum virtio_mem_sbm_mb_state state;
 	unsigned long mb_id;
 	bool movable;
 
@@ -389,19 +393,17 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	if (WARN_ON_ONCE(size != vm->geo.mb_size || start % vm->geo.mb_size))
 		return NOTIFY_DONE;
 	mb_id = virtio_mem_addr_to_mb_id(&vm->geo, start);
-	if (vm->geo.bbm)
-		return virtio_mem_bbm_notify(vm, action, mb_id);
 
 	switch (action) {
 	case MEM_GOING_OFFLINE:
 		mutex_lock(&vm->hotplug_mutex);
-		virtio_mem_sbm_fake_offline_refs(vm, mb_id, true);
+		virtio_mem_mm_mb_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:
 		mutex_lock(&vm->hotplug_mutex);
 		break;
 	case MEM_CANCEL_OFFLINE:
-		virtio_mem_sbm_fake_offline_refs(vm, mb_id, false);
+		virtio_mem_mm_mb_refs(vm, mb_id, false);
 		mutex_unlock(&vm->hotplug_mutex);
 		break;
 	case MEM_CANCEL_ONLINE:
@@ -409,17 +411,12 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 		break;
 	case MEM_OFFLINE:
 	case MEM_ONLINE:
-		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 		/* The memmap of offline memory is not to be trusted. */
 		movable = action == MEM_ONLINE &&
 			  page_zonenum(pfn_to_page(mhp->start_pfn)) ==
 			  ZONE_MOVABLE;
-		if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state))) {
-			state = virtio_mem_sbm_state_for(&vm->sbm, mb_id,
-							 action == MEM_ONLINE,
-							 movable);
-			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, state);
-		}
+		virtio_mem_mm_mb_switched(vm, mb_id, action == MEM_ONLINE,
+					  movable);
 		mutex_unlock(&vm->hotplug_mutex);
 		/* Less memory offline: plugging may go on. */
 		if (action == MEM_ONLINE)

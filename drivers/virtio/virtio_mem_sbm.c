@@ -213,24 +213,16 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 		mutex_lock(&vm->hotplug_mutex);
 		plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, &facts,
 						&step);
-		if (plan == VIRTIO_MEM_PLAN_STEP && !step.add) {
+		if (plan != VIRTIO_MEM_PLAN_STEP) {
+			mutex_unlock(&vm->hotplug_mutex);
+			return virtio_mem_plan_errno(plan);
+		}
+		if (!step.add) {
 			rc = virtio_mem_sbm_plug_added(vm, &step);
 			mutex_unlock(&vm->hotplug_mutex);
 		} else {
 			mutex_unlock(&vm->hotplug_mutex);
-			switch (plan) {
-			case VIRTIO_MEM_PLAN_STEP:
-				rc = virtio_mem_sbm_plug_and_add(vm, &step);
-				break;
-			case VIRTIO_MEM_PLAN_DONE:
-				return 0;
-			case VIRTIO_MEM_PLAN_NO_SPACE:
-				return -ENOSPC;
-			case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
-				return -EDQUOT;
-			case VIRTIO_MEM_PLAN_NO_MEMMAP:
-				return -ENOMEM;
-			}
+			rc = virtio_mem_sbm_plug_and_add(vm, &step);
 		}
 		if (rc)
 			return rc;
