@@ -13,6 +13,7 @@ vmrig.CONSOLE_PATTERNS.
 
 import argparse
 import os
+import random
 import shutil
 import sys
 import time
@@ -392,6 +393,687 @@ def vmemmap_pressure(ctx):
     ctx.check(final > 0, 'plugged something (%s)' % fmt_size(final))
     rc, out = vm.run('memfill -o 64')
     ctx.check(rc == 0, 'guest still usable (memfill 64 MiB)', out)
+
+
+# ---------------------------------------------------------------- unplug,
+# sysfs, tracing and Big Block Mode: helpers
+
+SYSFS_GLOB = '/sys/bus/virtio/devices/virtio*/virtio_mem'
+STALL_WORDS = ('unmovable', 'memory_pressure', 'unplug_online_off',
+               'offline_limit', 'nack', 'no_space', 'nomem', 'add_failed',
+               'broken')
+
+
+def sysdir(vm, dev_id):
+    """The virtio_mem sysfs directory of @dev_id (matched by region)."""
+    cache = getattr(vm, '_vmt_sysdirs', None)
+    if cache is None:
+        out = vm.check('for d in %s; do echo "$d $(cat $d/region_start)"; '
+                       'done' % SYSFS_GLOB)
+        by_start = {int(l.split()[1]): l.split()[0]
+                    for l in out.splitlines() if len(l.split()) == 2}
+        cache = {d: by_start.get(a['memaddr'])
+                 for d, a in vm.memory_devices().items()}
+        vm._vmt_sysdirs = cache
+    if not cache.get(dev_id):
+        raise vmrig.VMError('no virtio_mem sysfs directory for %s' % dev_id)
+    return cache[dev_id]
+
+
+def vname(vm, dev_id):
+    """virtioN of @dev_id."""
+    return sysdir(vm, dev_id).split('/')[-2]
+
+
+def sysfs_all(vm, dev_id):
+    """{file: value} of every file in @dev_id's virtio_mem directory."""
+    out = vm.check('cd %s && for f in *; do [ -f "$f" ] && '
+                   'printf "%%s=%%s\\n" "$f" "$(cat $f)"; done'
+                   % sysdir(vm, dev_id))
+    vals = {}
+    for l in out.splitlines():
+        k, _, v = l.partition('=')
+        vals[k] = int(v) if v.isdigit() else v
+    return vals
+
+
+def sysfs_get(vm, dev_id, name):
+    v = vm.check('cat %s/%s' % (sysdir(vm, dev_id), name)).strip()
+    return int(v) if v.isdigit() else v
+
+
+def status(vm, dev_id):
+    return sysfs_get(vm, dev_id, 'status')
+
+
+def dbg_map(vm, dev_id):
+    """Parsed debugfs block map: {'memory<N>'|'bb<N>': (state, plugged,
+    sbs, extra)}."""
+    path = '/sys/kernel/debug/virtio_mem/%s/blocks' % vname(vm, dev_id)
+    out = vm.check('[ -e %s ] || mount -t debugfs none /sys/kernel/debug; '
+                   'cat %s' % (path, path))
+    m = {}
+    for l in out.splitlines():
+        p = l.split()
+        if not p or p[0].startswith('#'):
+            continue
+        if p[0].startswith('memory'):
+            pl, _, sbs = p[2].partition('/')
+            m[p[0]] = (p[1], int(pl), int(sbs), p[3] if len(p) > 3 else '')
+        elif p[0].startswith('bb'):
+            m[p[0]] = (p[1], None, None, p[2] if len(p) > 2 else '')
+    return m
+
+
+def wait_settled(ctx, vm, dev_id, timeout=120, quiet=5.0):
+    """Wait until the device is at its requested size, or its size has not
+    moved for @quiet s while status names a reason to stop. Returns
+    (plugged, status)."""
+    req = vm.requested(dev_id)
+    last, since = vm.plugged(dev_id), time.monotonic()
+    deadline = since + timeout
+    while True:
+        vm.alive()
+        cur = vm.plugged(dev_id)
+        st = status(vm, dev_id)
+        if cur == req and st not in ('working',):
+            return cur, st
+        if cur != last:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet and st in STALL_WORDS:
+            return cur, st
+        if time.monotonic() > deadline:
+            ctx.note('%s: not settled after %ss: %s of %s, status %s'
+                     % (dev_id, timeout, fmt_size(cur), fmt_size(req), st))
+            return cur, st
+        time.sleep(0.4)
+
+
+def region_block_ids(vm, dev_id):
+    start, size = vm.region(dev_id)
+    return list(range(-(-start // MB_SIZE), (start + size) // MB_SIZE))
+
+
+def check_map_vs_memory(ctx, vm, dev_id, what):
+    """The debugfs map agrees with /sys/devices/system/memory and with
+    plugged_size; return the map."""
+    dm = dbg_map(vm, dev_id)
+    sv = sysfs_all(vm, dev_id)
+    # Compare with the device's own (QMP) size: whether sysfs plugged_size
+    # is current is check_sysfs_vs_qmp's business.
+    sv['plugged_size'] = vm.plugged(dev_id)
+    blocks = vm.blocks_in(dev_id)
+    bad = []
+    if sv.get('mode') == 'bbm':
+        listed = set()
+        for name, (st, _, _, rng) in dm.items():
+            a, _, b = rng.replace('memory', '').partition('-')
+            ids = range(int(a), int(b) + 1)
+            listed |= set(ids)
+            for i in ids:
+                b_ = blocks.get(i)
+                if st == 'plugged':
+                    if b_:
+                        bad.append('%s %s: memory%d present' % (name, st, i))
+                elif not b_:
+                    bad.append('%s %s: memory%d missing' % (name, st, i))
+        bb = sv['big_block_size']
+        ctx.check(len(dm) * bb == sv['plugged_size'],
+                  '%s: %d big blocks in the map x %s == QMP size %s'
+                  % (what, len(dm), fmt_size(bb),
+                     fmt_size(sv['plugged_size'])), dm)
+    else:
+        listed = set()
+        total_sb = 0
+        for name, (st, pl, sbs, mp) in dm.items():
+            i = int(name[6:])
+            b = blocks.get(i)
+            total_sb += pl
+            if mp.count('#') != pl:
+                bad.append('%s: count %d but map has %d #'
+                           % (name, pl, mp.count('#')))
+            if st == 'unused':
+                continue
+            listed.add(i)
+            if st == 'plugged':
+                if b:
+                    bad.append('%s plugged (not added) but present' % name)
+                continue
+            if not b:
+                bad.append('%s %s but not in /sys/devices/system/memory'
+                           % (name, st))
+                continue
+            want = 'offline' if st.startswith('offline') else 'online'
+            if b['state'] != want:
+                bad.append('%s %s but %s' % (name, st, b['state']))
+            elif want == 'online':
+                zone = 'Movable' if st.startswith('movable') else 'Normal'
+                if b['zones'][0] != zone:
+                    bad.append('%s %s but zone %s' % (name, st,
+                                                      b['zones'][0]))
+        ctx.check(total_sb * sv['subblock_size'] == sv['plugged_size'],
+                  '%s: map counts %d subblocks x %s == QMP size %s'
+                  % (what, total_sb, fmt_size(sv['subblock_size']),
+                     fmt_size(sv['plugged_size'])), dm)
+    extra = set(blocks) - listed
+    if extra:
+        bad.append('present but not listed as used: %s'
+                   % sorted('memory%d' % i for i in extra))
+    ctx.check(not bad, '%s: debugfs map agrees with /sys/devices/system/'
+              'memory' % what, '\n'.join(bad))
+    return dm
+
+
+def check_sysfs_vs_qmp(ctx, vm, dev_id, what):
+    sv = sysfs_all(vm, dev_id)
+    q = vm.memory_devices()[dev_id]
+    ctx.check(sv['requested_size'] == q['requested-size'] and
+              sv['plugged_size'] == q['size'],
+              '%s: sysfs requested/plugged %s/%s == QMP %s/%s'
+              % (what, fmt_size(sv['requested_size']),
+                 fmt_size(sv['plugged_size']),
+                 fmt_size(q['requested-size']), fmt_size(q['size'])))
+    return sv
+
+
+def dmesg_oom(vm):
+    rc, out = vm.run('dmesg -s 4194304 | grep -i -e "out of memory" '
+                     '-e oom-kill -e "invoked oom-killer"')
+    return out.strip()
+
+
+def start_memfill(vm, mib, tag='mf', interval=1):
+    vm.check('rm -f /tmp/%s.rc; (memfill -i %s %d >/tmp/%s.log 2>&1; '
+             'echo $? >/tmp/%s.rc) >/dev/null 2>&1 &'
+             % (tag, interval, mib, tag, tag))
+    vm.wait(lambda: 'ready' in vm.check('cat /tmp/%s.log' % tag) or
+            vm.run('test -e /tmp/%s.rc' % tag)[0] == 0, 300,
+            what='memfill %d MiB filled' % mib, interval=1)
+
+
+def memfill_running(vm, tag='mf'):
+    return vm.run('test ! -e /tmp/%s.rc && pidof memfill' % tag)[0] == 0
+
+
+def stop_memfill(ctx, vm, what, tag='mf'):
+    vm.run('kill -TERM $(pidof memfill) 2>/dev/null')
+    vm.wait(lambda: vm.run('test -s /tmp/%s.rc' % tag)[0] == 0, 120,
+            what='memfill to exit', interval=0.5)
+    rc, out = vm.run('tail -n 5 /tmp/%s.log; exit $(cat /tmp/%s.rc)'
+                     % (tag, tag))
+    return ctx.check(rc == 0, '%s: memfill saw no corruption' % what, out)
+
+
+TOGGLER = r'''
+(while [ ! -e /tmp/toggle.stop ]; do
+	for id in %s; do
+		f=/sys/devices/system/memory/memory$id/state
+		[ -e $f ] || continue
+		echo offline >$f 2>/dev/null &&
+			n=$((n + 1)) && echo $n >/tmp/toggle.count
+		echo %s >$f 2>/dev/null || echo online >$f 2>/dev/null
+	done
+	sleep 0.1
+done) >/dev/null 2>&1 &
+'''
+
+
+def start_toggler(vm, dev_id, online='online_movable'):
+    ids = ' '.join(str(i) for i in region_block_ids(vm, dev_id))
+    vm.check('rm -f /tmp/toggle.stop /tmp/toggle.count; echo 0 '
+             '>/tmp/toggle.count; n=0\n' + TOGGLER % (ids, online))
+
+
+def stop_toggler(vm, dev_id, online='online_movable'):
+    vm.check('touch /tmp/toggle.stop; sleep 1')
+    # Anything the loop left offline goes back online.
+    ids = ' '.join(str(i) for i in region_block_ids(vm, dev_id))
+    vm.run('for id in %s; do f=/sys/devices/system/memory/memory$id/state;'
+           ' [ -e $f ] && grep -q offline $f && { echo %s >$f || '
+           'echo online >$f; }; done; true' % (ids, online))
+    return int(vm.check('cat /tmp/toggle.count').strip() or 0)
+
+
+def seed():
+    s = os.environ.get('VMTEST_SEED')
+    return int(s) if s else random.randrange(1 << 30)
+
+
+def unplug_idle(ctx, cmdline, zone):
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')], cmdline=cmdline)
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', 4 * GiB):
+        return
+    wait_memtotal(ctx, vm, base_kb + 4 * GiB // 1024, 'plugged 4G')
+    for target in (1 * GiB, 0):
+        vm.set_requested('vm0', target)
+        size, st = wait_settled(ctx, vm, 'vm0', timeout=180)
+        what = 'unplug to %s' % fmt_size(target)
+        if size != target and zone == 'Normal' and st == 'unmovable':
+            ctx.note('%s: stopped at %s with status unmovable (unmovable '
+                     'kernel allocations in ZONE_NORMAL)' %
+                     (what, fmt_size(size)))
+            dm = check_map_vs_memory(ctx, vm, 'vm0', what)
+            ctx.note('map: %s' % {k: v[:3] for k, v in dm.items()
+                                   if v[0] != 'unused'})
+            ctx.check(any(v[0].startswith('kernel') for v in dm.values()),
+                      '%s: the map shows the kernel block(s) that stay'
+                      % what, dm)
+        else:
+            ctx.check(size == target, '%s: device at %s (status %s)'
+                      % (what, fmt_size(size), st))
+            ctx.check(st == 'ok', '%s: status ok (%s)' % (what, st))
+            check_map_vs_memory(ctx, vm, 'vm0', what)
+        wait_memtotal(ctx, vm, base_kb + size // 1024,
+                      '%s (plugged %s)' % (what, fmt_size(size)))
+        check_sysfs_vs_qmp(ctx, vm, 'vm0', what)
+        guest_check(ctx, vm, 'vm0', what, zone=zone if zone != 'Normal'
+                    else 'online')
+    ctx.check(not dmesg_oom(vm), 'no OOM kill', dmesg_oom(vm))
+
+
+# ---------------------------------------------------------------- hot-unplug
+
+@scenario
+def unplug_idle_movable(ctx):
+    """online_movable: plug 4G, unplug to 1G then 0 on an idle guest."""
+    unplug_idle(ctx, 'memhp_default_state=online_movable', 'Movable')
+
+
+@scenario
+def unplug_idle_auto_movable(ctx):
+    """online + auto-movable: plug 4G, unplug to 1G then 0."""
+    unplug_idle(ctx, 'memhp_default_state=online '
+                'memory_hotplug.online_policy=auto-movable', 'online')
+
+
+@scenario
+def unplug_idle_online(ctx):
+    """online (ZONE_NORMAL): plug 4G, unplug to 1G then 0; a rest held by
+    unmovable kernel pages is accepted only with status unmovable and a
+    map that shows it."""
+    unplug_idle(ctx, 'memhp_default_state=online', 'Normal')
+
+
+@scenario
+def unplug_workload(ctx):
+    """A memfill workload holds ~45% of a 4 GiB guest; the host asks for 0:
+    unplug stops short (memory_pressure), nothing is OOM-killed; the
+    workload ends -> unplug goes on; then plugging works again."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable')
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', 3 * GiB):
+        return
+    wait_memtotal(ctx, vm, base_kb + 3 * GiB // 1024, 'plugged 3G')
+    mib = int((base_kb // 1024 + 3 * 1024) * 0.45)
+    start_memfill(vm, mib)
+    ctx.note('memfill %d MiB running' % mib)
+    vm.set_requested('vm0', 0)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=180, quiet=8.0)
+    ctx.note('unplug to 0 under the workload: stopped at %s, status %s'
+             % (fmt_size(size), st))
+    ctx.check(size > 0, 'unplug stopped short of 0 (at %s)' % fmt_size(size))
+    ctx.check(st == 'memory_pressure', 'status memory_pressure (%s)' % st)
+    ctx.check(memfill_running(vm), 'memfill still running',
+              vm.run('tail -n 3 /tmp/mf.log')[1])
+    rc, out = vm.run('tail -n 1 /tmp/mf.log')
+    ctx.check('ok' in out, 'memfill reports ok (%s)' % out.strip())
+    ctx.check(not dmesg_oom(vm), 'no OOM kill', dmesg_oom(vm))
+    rc, out = vm.run('dmesg -s 4194304 | grep "unplug paused"')
+    ctx.check(rc == 0, 'kernel log says why unplug paused', out)
+    check_sysfs_vs_qmp(ctx, vm, 'vm0', 'under pressure')
+    wait_memtotal(ctx, vm, base_kb + size // 1024, 'under pressure')
+    stop_memfill(ctx, vm, 'workload')
+    try:
+        vm.wait(lambda: vm.plugged('vm0') < size, 90,
+                what='unplug to go on after the workload ended')
+        after, st2 = wait_settled(ctx, vm, 'vm0', timeout=120)
+        ctx.check(after < size, 'after the workload: unplug went on (%s -> '
+                  '%s, status %s)' % (fmt_size(size), fmt_size(after), st2))
+    except TimeoutError as e:
+        ctx.check(False, 'after the workload: unplug went on (%s)' % e)
+    if plug_to(ctx, vm, 'vm0', 2 * GiB):
+        wait_memtotal(ctx, vm, base_kb + 2 * GiB // 1024, 'replug 2G')
+    ctx.check(not dmesg_oom(vm), 'no OOM kill at the end', dmesg_oom(vm))
+
+
+def random_walk(ctx, block, cmdline, steps=40):
+    s = seed()
+    print('# %s: VMTEST_SEED=%d' % (ctx.name, s))
+    ctx.note('seed %d (rerun with VMTEST_SEED=%d)' % (s, s))
+    rnd = random.Random(s)
+    vm = ctx.vm(devices=[MemDev('vm0', '4G', block_size=block)],
+                cmdline=cmdline)
+    base_kb = vm.memtotal_kb()
+    bs = vmrig.parse_size(block)
+    start_memfill(vm, 256)
+    start_toggler(vm, 'vm0')
+    sizes = []
+    for _ in range(steps):
+        size = rnd.randrange(0, 4 * GiB // bs + 1) * bs
+        sizes.append(fmt_size(size))
+        vm.set_requested('vm0', size)
+        time.sleep(rnd.uniform(0.2, 1.5))
+    ctx.note('steps: ' + ' '.join(sizes))
+    toggles = stop_toggler(vm, 'vm0')
+    ctx.note('%d offline/online toggles went through' % toggles)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=180)
+    req = vm.requested('vm0')
+    ctx.check(size == req or st in ('unmovable', 'memory_pressure'),
+              'ends at requested %s or explains it (at %s, status %s)'
+              % (fmt_size(req), fmt_size(size), st))
+    check_sysfs_vs_qmp(ctx, vm, 'vm0', 'end of walk')
+    check_map_vs_memory(ctx, vm, 'vm0', 'end of walk')
+    wait_memtotal(ctx, vm, base_kb + size // 1024, 'end of walk')
+    stop_memfill(ctx, vm, 'walk')
+    ctx.check(not dmesg_oom(vm), 'no OOM kill', dmesg_oom(vm))
+
+
+@scenario
+def unplug_random_walk(ctx):
+    """40 seeded random resizes (0..4G, VMTEST_SEED) with memfill verifying
+    and a loop toggling the device's memory blocks offline/online."""
+    random_walk(ctx, '2M', 'memhp_default_state=online_movable')
+
+
+@scenario
+def rmmod_insmod(ctx):
+    """Plug 1G movable, rmmod: all unplugged, no warning; insmod again and
+    plug; a ZONE_NORMAL guest with slab in the device keeps a clear message."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable')
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', 1 * GiB):
+        return
+    rc, out = vm.run('rmmod virtio_mem', timeout=180)
+    ctx.check(rc == 0, 'rmmod virtio_mem', out)
+    try:
+        vm.wait_plugged('vm0', 0, 60)
+        ctx.check(True, 'device at 0 after rmmod')
+    except TimeoutError:
+        ctx.check(False, 'device at 0 after rmmod (at %s)'
+                  % fmt_size(vm.plugged('vm0')))
+    ctx.check(vm.memtotal_kb() == base_kb, 'MemTotal back to boot size')
+    rc, out = vm.run('dmesg -s 4194304 | grep -i -e "stay plugged" '
+                     '-e "virtio_mem.*warn"')
+    ctx.check(rc != 0, 'dmesg: no blocks left behind', out)
+    rc, out = vm.run('grep -i virtio /proc/iomem')
+    ctx.check(rc != 0, 'no virtio_mem resources left in /proc/iomem', out)
+    rc, out = vm.run('insmod /lib/vmrig/test/virtio_mem.ko')
+    ctx.check(rc == 0, 'insmod again', out)
+    vm._vmt_sysdirs = None
+    if plug_to(ctx, vm, 'vm0', 512 * MiB):
+        wait_memtotal(ctx, vm, base_kb + 512 * 1024, 'replugged 512M')
+        guest_check(ctx, vm, 'vm0', 'replugged', zone='Movable',
+                    min_blocks=4)
+
+
+# ---------------------------------------------------------------- sysfs etc.
+
+@scenario
+def sysfs_agrees(ctx):
+    """0, 130M, 1G, 300M, 0: sysfs agrees with QMP, the block counters with
+    /sys/devices/system/memory, the debugfs map with both; status ok."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online '
+                'memory_hotplug.online_policy=auto-movable')
+    base_kb = vm.memtotal_kb()
+    sv = sysfs_all(vm, 'vm0')
+    start, size = vm.region('vm0')
+    ctx.check(sv['region_start'] == start and sv['region_size'] == size and
+              sv['block_size'] == 2 * MiB and sv['mode'] == 'sbm' and
+              sv['memory_block_size'] == MB_SIZE and
+              sv['subblock_size'] == 2 * MiB,
+              'geometry: region 0x%x+%s, 2M blocks, sbm' % (start,
+                                                          fmt_size(size)), sv)
+    for s in (0, 130 * MiB, 1 * GiB, 300 * MiB, 0):
+        what = 'at %s' % fmt_size(s) if s else 'at 0'
+        vm.set_requested('vm0', s)
+        got, st = wait_settled(ctx, vm, 'vm0', timeout=120)
+        ctx.check(got == s and st == 'ok', '%s: device at %s, status %s'
+                  % (what, fmt_size(got), st))
+        sv = check_sysfs_vs_qmp(ctx, vm, 'vm0', what)
+        blocks = vm.blocks_in('vm0')
+        online = sum(1 for b in blocks.values() if b['state'] == 'online')
+        offline = sum(1 for b in blocks.values() if b['state'] == 'offline')
+        counted = sum(sv[k] for k in ('blocks_kernel', 'blocks_kernel_partial',
+                                      'blocks_movable',
+                                      'blocks_movable_partial'))
+        ctx.check(online == counted and offline == sv['blocks_offline'] +
+                  sv['blocks_offline_partial'],
+                  '%s: %d online / %d offline blocks == blocks_* %d / %d'
+                  % (what, online, offline, counted,
+                     sv['blocks_offline'] + sv['blocks_offline_partial']),
+                  {k: v for k, v in sv.items() if k.startswith('blocks')})
+        check_map_vs_memory(ctx, vm, 'vm0', what)
+        wait_memtotal(ctx, vm, base_kb + s // 1024, what)
+    ctx.check(sv['bytes_plugged'] == sv['bytes_unplugged'] > 0,
+              'bytes_plugged == bytes_unplugged at 0 (%s / %s)'
+              % (sv['bytes_plugged'], sv['bytes_unplugged']))
+
+
+@scenario
+def sysfs_read_only(ctx):
+    """Writing to any file under virtio_mem/ fails and changes nothing."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable')
+    if not plug_to(ctx, vm, 'vm0', 300 * MiB):
+        return
+    wait_settled(ctx, vm, 'vm0')
+    before = sysfs_all(vm, 'vm0')
+    out = vm.check('cd %s; for f in *; do [ -f $f ] || continue; '
+                   'for v in 0 1 4294967296 ok broken; do '
+                   'echo $v >$f 2>/dev/null && echo "WROTE $f $v"; done; '
+                   'done; true' % sysdir(vm, 'vm0'))
+    ctx.check('WROTE' not in out, 'every write failed (%d files)'
+              % len(before), out)
+    rc, perms = vm.run('ls -l %s | grep -v "^total" | grep -v "^-r--r--r--"'
+                       % sysdir(vm, 'vm0'))
+    ctx.check(rc != 0, 'all files mode 0444', perms)
+    after = sysfs_all(vm, 'vm0')
+    diff = {k: (before[k], after.get(k)) for k in before
+            if before[k] != after.get(k)}
+    ctx.check(not diff, 'values unchanged by the writes', diff)
+    ctx.check(vm.plugged('vm0') == 300 * MiB, 'device still at 300M')
+
+
+def trace_on(vm):
+    vm.check('T=/sys/kernel/tracing; [ -e $T/events ] || '
+             'mount -t tracefs none $T; echo 8192 >$T/buffer_size_kb; '
+             'echo >$T/trace; echo 1 >$T/events/virtio_mem/enable; '
+             'echo 1 >$T/tracing_on')
+
+
+@scenario
+def tracepoints_fire(ctx):
+    """events/virtio_mem: plug, unplug, partial unplug of an online block:
+    request_send, request_done, mb_state, fake_offline, retry all fire."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable')
+    trace_on(vm)
+    for s in (1 * GiB, 300 * MiB, 100 * MiB):
+        vm.set_requested('vm0', s)
+        got, st = wait_settled(ctx, vm, 'vm0')
+        ctx.check(got == s, 'device at %s (%s)' % (fmt_size(s), st))
+    out = vm.check('cat /sys/kernel/tracing/trace')
+    counts = {}
+    for ev in ('virtio_mem_request_send', 'virtio_mem_request_done',
+               'virtio_mem_mb_state', 'virtio_mem_fake_offline',
+               'virtio_mem_retry'):
+        counts[ev] = out.count(ev + ':')
+        ctx.check(counts[ev] > 0, '%s fired (%d)' % (ev, counts[ev]),
+                  '\n'.join(out.splitlines()[-20:]))
+    ctx.note('events: %s' % counts)
+
+
+@scenario
+def status_words(ctx):
+    """ok at rest; offline_limit with memhp_default_state=offline and a big
+    request. (memory_pressure: unplug_workload; unplug_online_off:
+    module_params; broken cannot be provoked from QMP.)"""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=offline')
+    st = status(vm, 'vm0')
+    ctx.check(st == 'ok', 'status ok at rest with 0 requested (%s)' % st)
+    vm.set_requested('vm0', 4 * GiB)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=120)
+    ctx.check(0 < size < 4 * GiB and st == 'offline_limit',
+              'paused at %s with status offline_limit (%s)'
+              % (fmt_size(size), st))
+    rc, out = vm.run('dmesg -s 4194304 | grep "online it to continue"')
+    ctx.check(rc == 0, 'kernel log says so', out)
+    vm.check('for d in /sys/devices/system/memory/memory[0-9]*; do '
+             'grep -q offline $d/state && echo online_movable >$d/state; '
+             'done; true')
+    vm.set_requested('vm0', 1 * GiB)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=120)
+    ctx.check(size == 1 * GiB and st == 'ok',
+              'onlined, 1G requested: at %s, status ok (%s)'
+              % (fmt_size(size), st))
+    ctx.note('broken: not testable here (QEMU has no way to make the device '
+             'answer ERROR or report a bad config over QMP)')
+
+
+@scenario
+def module_params(ctx):
+    """unplug_floor_mb refuses -5 and abc (EINVAL), takes 0/-1/100;
+    unplug_online=0: online memory stays, status unplug_online_off; =1
+    again: unplug goes on."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable')
+    P = '/sys/module/virtio_mem/parameters'
+    for bad in ('-5', 'abc', '-2'):
+        rc, out = vm.run('echo %s >%s/unplug_floor_mb' % (bad, P))
+        ctx.check(rc != 0 and 'nvalid' in out,
+                  'unplug_floor_mb=%s refused with EINVAL' % bad, out)
+    v = vm.check('cat %s/unplug_floor_mb' % P).strip()
+    ctx.check(v == '-1', 'unplug_floor_mb still -1 (%s)' % v)
+    for good in ('0', '100', '-1'):
+        rc, out = vm.run('echo %s >%s/unplug_floor_mb && cat %s/'
+                         'unplug_floor_mb' % (good, P, P))
+        ctx.check(rc == 0 and out.strip() == good,
+                  'unplug_floor_mb=%s accepted' % good, out)
+    if not plug_to(ctx, vm, 'vm0', 1 * GiB):
+        return
+    base = vm.memtotal_kb()
+    vm.check('echo 0 >%s/unplug_online' % P)
+    vm.set_requested('vm0', 256 * MiB)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=60, quiet=5.0)
+    ctx.check(size == 1 * GiB and st == 'unplug_online_off',
+              'unplug_online=0: stays at 1G, status unplug_online_off '
+              '(%s, %s)' % (fmt_size(size), st))
+    ctx.check(vm.memtotal_kb() == base, 'MemTotal unchanged')
+    vm.check('echo 1 >%s/unplug_online' % P)
+    vm.set_requested('vm0', 258 * MiB)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=90)
+    ctx.check(size == 258 * MiB and st == 'ok',
+              'unplug_online=1 and a new request: at 258M (%s, %s)'
+              % (fmt_size(size), st))
+
+
+# ---------------------------------------------------------------- Big Block
+
+BBM_SIZES = ('128M', '256M', '512M', '1G')
+
+
+def bbm_sizes(ctx, cmdline, zone):
+    devs = [MemDev('bb%s' % s.lower(), '4G', block_size=s)
+            for s in BBM_SIZES]
+    vm = ctx.vm(devices=devs, cmdline=cmdline, maxmem_extra='4G')
+    base_kb = vm.memtotal_kb()
+    total = 0
+    for d in devs:
+        sv = sysfs_all(vm, d.id)
+        ctx.check(sv.get('mode') == 'bbm' and
+                  sv.get('big_block_size') == max(d.block_size, MB_SIZE),
+                  '%s: mode bbm, big block %s' % (d.id,
+                                                  fmt_size(d.block_size)),
+                  {k: sv.get(k) for k in ('mode', 'big_block_size',
+                                          'block_size', 'status')})
+    for d in devs:
+        for s in (2 * GiB, 4 * GiB, 1 * GiB, 0):
+            vm.set_requested(d.id, s)
+            got, st = wait_settled(ctx, vm, d.id, timeout=120)
+            what = '%s at %s' % (d.id, fmt_size(s))
+            if got != s and s < 4 * GiB and zone == 'Normal' and \
+                    st == 'unmovable':
+                ctx.note('%s: stopped at %s, status unmovable (ZONE_NORMAL)'
+                         % (what, fmt_size(got)))
+            else:
+                ctx.check(got == s and st == 'ok', '%s: at %s, status %s'
+                          % (what, fmt_size(got), st))
+            check_sysfs_vs_qmp(ctx, vm, d.id, what)
+            check_map_vs_memory(ctx, vm, d.id, what)
+            guest_check(ctx, vm, d.id, what, zone=zone if zone != 'Normal'
+                        else 'online')
+        total += vm.plugged(d.id)
+        wait_memtotal(ctx, vm, base_kb + total // 1024, '%s done' % d.id)
+
+
+@scenario
+def bbm_sizes_movable(ctx):
+    """Big Block Mode, device blocks 128M/256M/512M/1G (four 4 GiB devices),
+    online_movable: 2G, 4G, 1G, 0 each."""
+    bbm_sizes(ctx, 'memhp_default_state=online_movable', 'Movable')
+
+
+@scenario
+def bbm_sizes_online(ctx):
+    """As bbm_sizes_movable with memhp_default_state=online (ZONE_NORMAL):
+    a big block held by unmovable pages may stay (status unmovable)."""
+    bbm_sizes(ctx, 'memhp_default_state=online', 'Normal')
+
+
+@scenario
+def bbm_forced(ctx):
+    """force_bbm=1 bbm_block_size=512M on a 2M-block device; then a bad
+    bbm_block_size=3000: warning in dmesg, default big block size."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable',
+                modparams='force_bbm=1 bbm_block_size=536870912')
+    base_kb = vm.memtotal_kb()
+    sv = sysfs_all(vm, 'vm0')
+    ctx.check(sv.get('mode') == 'bbm' and
+              sv.get('big_block_size') == 512 * MiB,
+              'forced: mode bbm, big block 512M',
+              {k: sv.get(k) for k in ('mode', 'big_block_size')})
+    for s in (1 * GiB, 3 * GiB, 512 * MiB, 0):
+        what = 'forced 512M at %s' % fmt_size(s)
+        vm.set_requested('vm0', s)
+        got, st = wait_settled(ctx, vm, 'vm0')
+        ctx.check(got == s and st == 'ok', '%s: at %s (%s)'
+                  % (what, fmt_size(got), st))
+        check_map_vs_memory(ctx, vm, 'vm0', what)
+        wait_memtotal(ctx, vm, base_kb + got // 1024, what)
+    vm.stop()
+
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online_movable',
+                modparams='force_bbm=1 bbm_block_size=3000')
+    base_kb = vm.memtotal_kb()
+    rc, out = vm.run('dmesg -s 4194304 | grep "bbm_block_size=3000"')
+    ctx.check(rc == 0 and 'default' in out,
+              'bad bbm_block_size: dmesg warning', out)
+    sv = sysfs_all(vm, 'vm0')
+    ctx.check(sv.get('mode') == 'bbm' and
+              sv.get('big_block_size') == MB_SIZE,
+              'bad size: mode bbm with the default big block (128M)',
+              {k: sv.get(k) for k in ('mode', 'big_block_size')})
+    for s in (384 * MiB, 0):
+        what = 'default bb at %s' % fmt_size(s)
+        vm.set_requested('vm0', s)
+        got, st = wait_settled(ctx, vm, 'vm0')
+        ctx.check(got == s and st == 'ok', '%s: at %s (%s)'
+                  % (what, fmt_size(got), st))
+        wait_memtotal(ctx, vm, base_kb + got // 1024, what)
+
+
+@scenario
+def bbm_random_walk(ctx):
+    """As unplug_random_walk in Big Block Mode (256M device blocks), with
+    memory blocks inside big blocks toggled offline/online."""
+    random_walk(ctx, '256M', 'memhp_default_state=online_movable')
 
 
 # ---------------------------------------------------------------- runner
