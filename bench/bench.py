@@ -186,22 +186,32 @@ def start_workload(vm, frac):
 
 
 def finish_workload(vm):
-    """Is memfill alive, and is its data intact? (SIGTERM: one last pass.)"""
+    """Is memfill alive, and is its data intact? (SIGTERM: one last pass.)
+
+    Alive is asked of pidof: the OOM killer may also kill the subshell that
+    would have written /tmp/mf.rc."""
     res = {}
-    rc, _ = vm.run('test -f /tmp/mf.rc', timeout=30)
-    res['alive'] = rc != 0
+    rc, _ = vm.run('pidof memfill', timeout=30)
+    res['alive'] = rc == 0
     if res['alive']:
         vm.run('kill -TERM $(pidof memfill)', timeout=30)
         try:
-            vm.wait(lambda: vm.run('test -f /tmp/mf.rc', timeout=30)[0] == 0,
-                    300, what='memfill to exit', interval=0.5)
+            vm.wait(lambda: vm.run('pidof memfill', timeout=30)[0] != 0,
+                    180, what='memfill to exit', interval=0.5)
         except TimeoutError:
             res['exit'] = 'did not exit'
-    rc, out = vm.run('cat /tmp/mf.rc; cat /tmp/mf.log', timeout=30)
+        try:    # the subshell writes the status right after
+            vm.wait(lambda: vm.run('test -f /tmp/mf.rc')[0] == 0, 5,
+                    what='memfill exit status', interval=0.5)
+        except TimeoutError:
+            pass
+    rc, out = vm.run('cat /tmp/mf.rc 2>/dev/null || echo -; cat /tmp/mf.log',
+                     timeout=30)
     lines = out.strip().splitlines()
     res['rc'] = int(lines[0]) if lines and lines[0].strip().isdigit() else None
     res['log'] = lines[1:][-6:]
-    res['intact'] = res['rc'] == 0 and any('memfill: OK' in l for l in lines)
+    res['intact'] = res['rc'] in (0, None) and any('memfill: OK' in l
+                                                  for l in lines)
     res['corruption'] = any('corruption' in l or 'FAIL' in l for l in lines)
     return res
 
@@ -292,7 +302,8 @@ def workload_cell(r):
     if m['corruption']:
         return 'CORRUPTED'
     if not m['alive']:
-        return 'killed (rc %s)' % m['rc']
+        return 'killed' + (' (rc %s)' % m['rc'] if m['rc'] is not None
+                           else '')
     return 'alive, rc %s' % m['rc']
 
 
@@ -321,7 +332,7 @@ def table(result):
 
 
 def notes(result):
-    out = []
+    out = ['- ' + n for n in result.get('extra_notes', [])]
     for sc in result['scenarios']:
         for d in DRIVERS:
             r = sc['runs'].get(d)
