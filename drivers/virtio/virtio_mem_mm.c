@@ -216,23 +216,35 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 				       struct page *page, unsigned int order)
 {
 	const unsigned int sb_order = ilog2(vm->geo.sb_size) - PAGE_SHIFT;
+	const u64 addr = page_to_phys(page);
+	const unsigned long mb_id = virtio_mem_addr_to_mb_id(&vm->geo, addr);
+	const unsigned int sb_id = (addr - virtio_mem_mb_addr(&vm->geo, mb_id)) /
+				   vm->geo.sb_size;
 	const unsigned int chunk = min(order, sb_order);
-	const unsigned long end_pfn = page_to_pfn(page) + (1UL << order);
-	unsigned long pfn, mb_id;
-	unsigned int sb_id;
-	u64 addr;
+	const unsigned int count = 1U << (order - chunk);
+	unsigned int i;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	for (pfn = page_to_pfn(page); pfn < end_pfn; pfn += 1UL << chunk) {
-		addr = PFN_PHYS(pfn);
-		mb_id = virtio_mem_addr_to_mb_id(&vm->geo, addr);
-		sb_id = (addr - virtio_mem_mb_addr(&vm->geo, mb_id)) /
-			vm->geo.sb_size;
-		if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, 1))
-			generic_online_page(pfn_to_page(pfn), chunk);
+	/* All alike, the usual case: one call for the whole page. */
+	if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, count)) {
+		generic_online_page(page, order);
+		return;
+	}
+	if (virtio_mem_sbm_test_sb_unplugged(&vm->sbm, mb_id, sb_id, count)) {
+		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
+		return;
+	}
+	/* A page spanning plugged and unplugged subblocks: one at a time. */
+	for (i = 0; i < count; i++) {
+		struct page *sb_page = pfn_to_page(page_to_pfn(page) +
+						   (i << chunk));
+
+		if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id + i, 1))
+			generic_online_page(sb_page, chunk);
 		else
-			virtio_mem_mm_keep_fresh_offline(pfn, 1UL << chunk);
+			virtio_mem_mm_keep_fresh_offline(page_to_pfn(sb_page),
+							 1UL << chunk);
 	}
 }
 
