@@ -22,35 +22,6 @@
 #include "virtio_mem_state.h"
 #include "virtio_mem_policy.h"
 
-/* Why the device is not (yet) at requested_size; one word each in sysfs. */
-enum virtio_mem_why {
-	/* At requested_size, or as close as the geometry allows. */
-	VIRTIO_MEM_WHY_OK = 0,
-	/* Working on it. */
-	VIRTIO_MEM_WHY_WORKING,
-	/* Added memory is not being onlined by user space; waiting. */
-	VIRTIO_MEM_WHY_OFFLINE_LIMIT,
-	/* The usable region is full. */
-	VIRTIO_MEM_WHY_NO_SPACE,
-	/* The device answered BUSY; retrying with backoff. */
-	VIRTIO_MEM_WHY_BUSY,
-	/* The device refused (NACK); waiting for a config change. */
-	VIRTIO_MEM_WHY_NACK,
-	/* Out of memory for the memmap or our state; retrying. */
-	VIRTIO_MEM_WHY_NOMEM,
-	/* Linux refused to add memory; retrying. */
-	VIRTIO_MEM_WHY_ADD_FAILED,
-	/* What is left to unplug is online, and unplug_online is off. */
-	VIRTIO_MEM_WHY_NO_UNPLUG,
-	/* Taking more would leave the guest short of memory; waiting. */
-	VIRTIO_MEM_WHY_MEMORY_PRESSURE,
-	/* What is left could not be migrated away; retrying. */
-	VIRTIO_MEM_WHY_UNMOVABLE,
-	/* The device or our bookkeeping failed; nothing more is sent. */
-	VIRTIO_MEM_WHY_BROKEN,
-	VIRTIO_MEM_WHY_COUNT
-};
-
 /* Request types and response codes, for the counters. */
 #define VIRTIO_MEM_NR_REQ_TYPES		4
 #define VIRTIO_MEM_NR_RESP_TYPES	4

@@ -36,7 +36,8 @@
  *
  * The worker is the only place that acts; everything that wants it to act
  * (config change, onlining by user space, the retry timer) just queues it.
- * Its retry policy is the one switch in virtio_mem_run_wq().
+ * Its retry policy is one pure function, virtio_mem_decide(), which the
+ * userspace harness runs too.
  */
 
 #include <linux/crash_dump.h>
@@ -348,6 +349,7 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 static void virtio_mem_run_wq(struct work_struct *work)
 {
 	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
+	enum virtio_mem_why why;
 	unsigned int delay = 0;
 	u64 before;
 	int rc;
@@ -362,64 +364,25 @@ again:
 	if (virtio_mem_plugged(vm) != before)
 		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 
-	/* The whole retry policy. */
-	switch (rc) {
-	case 0:
-		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OK);
-		break;
-	case -EAGAIN:
-		/* The config changed under us: start over right away. */
+	/* The whole retry policy is virtio_mem_decide(). */
+	switch (virtio_mem_decide(rc, &why)) {
+	case VIRTIO_MEM_NEXT_AGAIN:
 		goto again;
-	case -EACCES:
-		/* unplug_online is off: waits for a config change. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_UNPLUG);
+	case VIRTIO_MEM_NEXT_WAIT:
+		if (!rc)
+			vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 		break;
-	case -ENOSPC:
-		/* Waits for the usable region to grow (a config change). */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_SPACE);
-		break;
-	case -EDQUOT:
-		/* Waits for onlining; the memory notifier queues us. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OFFLINE_LIMIT);
-		break;
-	case -EPERM:
-		/* NACK: the device said no; asking again would be hammering. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NACK);
-		break;
-	case -ETXTBSY:
-		/* Device BUSY. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BUSY);
+	case VIRTIO_MEM_NEXT_RETRY:
 		delay = virtio_mem_retry_later(vm);
 		break;
-	case -ENOMEM:
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NOMEM);
-		delay = virtio_mem_retry_later(vm);
-		break;
-	case -EEXIST:
-		/* Adding memory failed. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_ADD_FAILED);
-		delay = virtio_mem_retry_later(vm);
-		break;
-	case -ENOBUFS:
-		/* The OOM guard: the workload needs the memory for now. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_MEMORY_PRESSURE);
-		delay = virtio_mem_retry_later(vm);
-		break;
-	case -EBUSY:
-		/* Some memory would not move: pinned, or in use right now. */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_UNMOVABLE);
-		delay = virtio_mem_retry_later(vm);
-		break;
-	default:
-		/* -EIO (device ERROR, bad config) or a bug of ours. */
+	case VIRTIO_MEM_NEXT_BROKEN:
 		dev_err(&vm->vdev->dev,
 			"device or driver in an unexpected state (%d): stopping\n",
 			rc);
 		vm->broken = true;
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BROKEN);
 		break;
 	}
+	virtio_mem_set_why(vm, why);
 	trace_virtio_mem_retry(vm->vdev->index, rc,
 			       virtio_mem_why_name(READ_ONCE(vm->why)), delay);
 }

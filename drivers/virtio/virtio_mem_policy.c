@@ -490,3 +490,62 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);
 	return n;
 }
+
+/**
+ * virtio_mem_decide() - the worker's whole retry policy
+ * @rc: the result of a pass: 0 or the errno the acting layers return
+ * @why: set to the reason to show (unless the pass is simply repeated)
+ *
+ * Errnos, as the acting layers use them: -EAGAIN config changed; -ENOSPC
+ * usable region full; -EDQUOT offline limit; -EPERM the device said NACK;
+ * -EACCES only online memory left and unplug_online off; -ETXTBSY the
+ * device said BUSY; -ENOMEM no memory (for the memmap, or ours); -EEXIST
+ * adding memory failed; -ENOBUFS the OOM guard; -EBUSY memory would not
+ * move; anything else (-EIO: ERROR or a bad config) is fatal.
+ *
+ * Waiting is for what something else will end (a config change notifies
+ * us, onlining does too); retrying with backoff is for what time may end.
+ *
+ * Return: what the worker does next.
+ */
+enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why)
+{
+	switch (rc) {
+	case 0:
+		*why = VIRTIO_MEM_WHY_OK;
+		return VIRTIO_MEM_NEXT_WAIT;
+	case -EAGAIN:
+		return VIRTIO_MEM_NEXT_AGAIN;
+	case -EACCES:
+		*why = VIRTIO_MEM_WHY_NO_UNPLUG;
+		return VIRTIO_MEM_NEXT_WAIT;
+	case -ENOSPC:
+		*why = VIRTIO_MEM_WHY_NO_SPACE;
+		return VIRTIO_MEM_NEXT_WAIT;
+	case -EDQUOT:
+		*why = VIRTIO_MEM_WHY_OFFLINE_LIMIT;
+		return VIRTIO_MEM_NEXT_WAIT;
+	case -EPERM:
+		/* Asking again unchanged would be hammering the device. */
+		*why = VIRTIO_MEM_WHY_NACK;
+		return VIRTIO_MEM_NEXT_WAIT;
+	case -ETXTBSY:
+		*why = VIRTIO_MEM_WHY_BUSY;
+		return VIRTIO_MEM_NEXT_RETRY;
+	case -ENOMEM:
+		*why = VIRTIO_MEM_WHY_NOMEM;
+		return VIRTIO_MEM_NEXT_RETRY;
+	case -EEXIST:
+		*why = VIRTIO_MEM_WHY_ADD_FAILED;
+		return VIRTIO_MEM_NEXT_RETRY;
+	case -ENOBUFS:
+		*why = VIRTIO_MEM_WHY_MEMORY_PRESSURE;
+		return VIRTIO_MEM_NEXT_RETRY;
+	case -EBUSY:
+		*why = VIRTIO_MEM_WHY_UNMOVABLE;
+		return VIRTIO_MEM_NEXT_RETRY;
+	default:
+		*why = VIRTIO_MEM_WHY_BROKEN;
+		return VIRTIO_MEM_NEXT_BROKEN;
+	}
+}

@@ -201,4 +201,47 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			    struct virtio_mem_sbm_candidate *out,
 			    unsigned long max);
 
+/* Why the device is not (yet) at requested_size; one word each in sysfs. */
+enum virtio_mem_why {
+	/* At requested_size, or as close as the geometry allows. */
+	VIRTIO_MEM_WHY_OK = 0,
+	/* Working on it. */
+	VIRTIO_MEM_WHY_WORKING,
+	/* Added memory is not being onlined by user space; waiting. */
+	VIRTIO_MEM_WHY_OFFLINE_LIMIT,
+	/* The usable region is full. */
+	VIRTIO_MEM_WHY_NO_SPACE,
+	/* The device answered BUSY; retrying with backoff. */
+	VIRTIO_MEM_WHY_BUSY,
+	/* The device refused (NACK); waiting for a config change. */
+	VIRTIO_MEM_WHY_NACK,
+	/* Out of memory for the memmap or our state; retrying. */
+	VIRTIO_MEM_WHY_NOMEM,
+	/* Linux refused to add memory; retrying. */
+	VIRTIO_MEM_WHY_ADD_FAILED,
+	/* What is left to unplug is online, and unplug_online is off. */
+	VIRTIO_MEM_WHY_NO_UNPLUG,
+	/* Taking more would leave the guest short of memory; waiting. */
+	VIRTIO_MEM_WHY_MEMORY_PRESSURE,
+	/* What is left could not be migrated away; retrying. */
+	VIRTIO_MEM_WHY_UNMOVABLE,
+	/* The device or our bookkeeping failed; nothing more is sent. */
+	VIRTIO_MEM_WHY_BROKEN,
+	VIRTIO_MEM_WHY_COUNT
+};
+
+/* What the worker does after a pass. */
+enum virtio_mem_next {
+	/* Nothing until something changes (config, onlining). */
+	VIRTIO_MEM_NEXT_WAIT,
+	/* Start over right away: the config changed under us. */
+	VIRTIO_MEM_NEXT_AGAIN,
+	/* Try again after the backoff delay. */
+	VIRTIO_MEM_NEXT_RETRY,
+	/* Stop for good: the device or our bookkeeping failed. */
+	VIRTIO_MEM_NEXT_BROKEN,
+};
+
+enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why);
+
 #endif /* _VIRTIO_MEM_POLICY_H */

@@ -1002,6 +1002,7 @@ static int vmh_resize(struct vmh *h)
 void vmh_run_worker(struct vmh *h)
 {
 	struct virtio_mem *vm = &h->vm;
+	enum virtio_mem_why why;
 	unsigned int loops = 0;
 	int rc;
 
@@ -1015,10 +1016,20 @@ again:
 	if (getenv("VMH_TRACE"))
 		fprintf(stderr, " worker pass: %d\n", rc);
 	h->last_rc = rc;
-	switch (rc) {
-	case 0:
+	/* Drivers built without unplug answer like unplug_online=0. */
+	if (rc == -EOPNOTSUPP)
+		rc = -EACCES;
+	/* The driver's own retry policy, not a copy of it. */
+	switch (virtio_mem_decide(rc, &why)) {
+	case VIRTIO_MEM_NEXT_AGAIN:
+		if (++loops > 1000) {
+			vmh_fail(h, "worker: -EAGAIN 1000 times in a row");
+			return;
+		}
+		goto again;
+	case VIRTIO_MEM_NEXT_WAIT:
 		/* Done must mean done, as far as subblocks allow. */
-		if (!atomic_read(&vm->config_changed)) {
+		if (!rc && !atomic_read(&vm->config_changed)) {
 			u64 want = min(vm->cfg.requested_size,
 				       vm->cfg.usable_region_size);
 			u64 have = vmh_drv_plugged(h);
@@ -1030,41 +1041,14 @@ again:
 					 (unsigned long long)have,
 					 (unsigned long long)want);
 		}
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OK);
 		break;
-	case -EAGAIN:
-		if (++loops > 1000) {
-			vmh_fail(h, "worker: -EAGAIN 1000 times in a row");
-			break;
-		}
-		goto again;
-	case -EOPNOTSUPP:	/* drivers that cannot unplug */
-	case -EACCES:		/* unplug_online is off */
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_UNPLUG);
-		break;
-	case -ENOSPC:
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NO_SPACE);
-		break;
-	case -EDQUOT:
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_OFFLINE_LIMIT);
-		break;
-	case -EPERM:
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_NACK);
-		break;
-	case -ETXTBSY:
-	case -ENOMEM:
-	case -EBUSY:
-	case -EEXIST:
-	case -ENOBUFS:
-		/* The why differs; all wait for virtio_mem_retry_later(). */
-		virtio_mem_set_why(vm, rc == -ETXTBSY ? VIRTIO_MEM_WHY_BUSY :
-				   rc == -ENOMEM ? VIRTIO_MEM_WHY_NOMEM :
-				   VIRTIO_MEM_WHY_ADD_FAILED);
+	case VIRTIO_MEM_NEXT_RETRY:
+		/* Waits for virtio_mem_retry_later(). */
 		h->retry_pending = true;
 		break;
-	default:
+	case VIRTIO_MEM_NEXT_BROKEN:
 		vm->broken = true;
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_BROKEN);
 		break;
 	}
+	virtio_mem_set_why(vm, why);
 }

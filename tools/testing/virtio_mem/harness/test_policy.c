@@ -556,7 +556,50 @@ static bool policy_bbm(void)
 	return true;
 }
 
+/*
+ * The worker's retry policy.
+ *
+ * expect: waiting for what a notification ends (config change, onlining),
+ * retrying with backoff for what time may end, starting over on a config
+ * change, and stopping only for ERROR or a bookkeeping bug.
+ */
+static bool policy_decide(void)
+{
+	static const struct {
+		int rc;
+		enum virtio_mem_next next;
+		enum virtio_mem_why why;
+	} rows[] = {
+		{ 0, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_OK },
+		{ -EACCES, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NO_UNPLUG },
+		{ -ENOSPC, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NO_SPACE },
+		{ -EDQUOT, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_OFFLINE_LIMIT },
+		{ -EPERM, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NACK },
+		{ -ETXTBSY, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_BUSY },
+		{ -ENOMEM, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_NOMEM },
+		{ -EEXIST, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_ADD_FAILED },
+		{ -ENOBUFS, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_WHY_MEMORY_PRESSURE },
+		{ -EBUSY, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_UNMOVABLE },
+		{ -EIO, VIRTIO_MEM_NEXT_BROKEN, VIRTIO_MEM_WHY_BROKEN },
+		{ -EINVAL, VIRTIO_MEM_NEXT_BROKEN, VIRTIO_MEM_WHY_BROKEN },
+	};
+	enum virtio_mem_why why;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		why = VIRTIO_MEM_WHY_COUNT;
+		EXPECT(virtio_mem_decide(rows[i].rc, &why) == rows[i].next &&
+		       why == rows[i].why, "rc %d: expect next %d why %d, got why %d",
+		       rows[i].rc, rows[i].next, rows[i].why, why);
+	}
+	EXPECT(virtio_mem_decide(-EAGAIN, &why) == VIRTIO_MEM_NEXT_AGAIN,
+	       "-EAGAIN: start over");
+	return true;
+}
+
 const struct vmu_case vmu_policy_cases[] = {
+	{ "policy: the worker's retry policy", policy_decide },
 	{ "policy: Big Block Mode geometry, plug and unplug order",
 	  policy_bbm },
 	{ "policy: cfg_check names the bad field",
