@@ -1080,6 +1080,42 @@ def bbm_random_walk(ctx):
     random_walk(ctx, '256M', 'memhp_default_state=online_movable')
 
 
+@scenario
+def bbm_unmovable(ctx):
+    """Big Block Mode, ZONE_NORMAL: ~100 MiB of tmpfs directories (slab the
+    kernel cannot migrate) in 1G of 256M big blocks, then 0 requested: big
+    blocks holding slab stay (status unmovable), the others go."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G', block_size='256M')],
+                cmdline='memhp_default_state=online')
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', 1 * GiB):
+        return
+    wait_memtotal(ctx, vm, base_kb + 1 * GiB // 1024, 'plugged 1G')
+    slab0 = vm.meminfo()['Slab']
+    # Boot memory (1 GiB) is all DMA32: the hot-plugged ZONE_NORMAL is
+    # where GFP_KERNEL allocations go first.
+    vm.check('mkdir -p /tmp/slab && cd /tmp/slab && '
+             'seq 1 100000 | xargs mkdir', timeout=300)
+    slab = vm.meminfo()['Slab'] - slab0
+    ctx.note('slab grew by %d MiB' % (slab // 1024))
+    ctx.check(slab > 50 * 1024, 'slab grew by > 50 MiB (%d kB)' % slab)
+    vm.set_requested('vm0', 0)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=120, quiet=8.0)
+    ctx.note('unplug to 0 with slab in the device: at %s, status %s'
+             % (fmt_size(size), st))
+    ctx.check(size > 0 and st == 'unmovable',
+              'big blocks holding slab stay, status unmovable (%s, %s)'
+              % (fmt_size(size), st))
+    ctx.check(size < 1 * GiB, 'big blocks without slab went (at %s)'
+              % fmt_size(size))
+    dm = check_map_vs_memory(ctx, vm, 'vm0', 'with slab')
+    ctx.note('map: %s' % dm)
+    wait_memtotal(ctx, vm, base_kb + size // 1024, 'with slab')
+    check_sysfs_vs_qmp(ctx, vm, 'vm0', 'with slab')
+    rc, out = vm.run('dmesg -s 4194304 | grep virtio_mem | tail -5')
+    ctx.note(out.strip())
+
+
 # ---------------------------------------------------------------- runner
 
 def run_scenario(args, fn, logdir):
