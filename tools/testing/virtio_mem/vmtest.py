@@ -604,33 +604,42 @@ def stop_memfill(ctx, vm, what, tag='mf'):
     return ctx.check(rc == 0, '%s: memfill saw no corruption' % what, out)
 
 
+# Offlining retries until it succeeds or the writer gets a signal: every
+# write runs under a timeout (busybox timeout sends SIGTERM), so a block
+# that will not go offline right now is skipped, not waited for.
 TOGGLER = r'''
-(while [ ! -e /tmp/toggle.stop ]; do
+n=0
+while [ ! -e /tmp/toggle.stop ]; do
 	for id in %s; do
 		f=/sys/devices/system/memory/memory$id/state
 		[ -e $f ] || continue
-		echo offline >$f 2>/dev/null &&
+		timeout 5 sh -c "echo offline >$f" 2>/dev/null &&
 			n=$((n + 1)) && echo $n >/tmp/toggle.count
-		echo %s >$f 2>/dev/null || echo online >$f 2>/dev/null
+		timeout 5 sh -c "echo %s >$f || echo online >$f" 2>/dev/null
 	done
 	sleep 0.1
-done) >/dev/null 2>&1 &
+done
 '''
 
 
 def start_toggler(vm, dev_id, online='online_movable'):
     ids = ' '.join(str(i) for i in region_block_ids(vm, dev_id))
-    vm.check('rm -f /tmp/toggle.stop /tmp/toggle.count; echo 0 '
-             '>/tmp/toggle.count; n=0\n' + TOGGLER % (ids, online))
+    vm.check("rm -f /tmp/toggle.stop; echo 0 >/tmp/toggle.count; "
+             "cat >/tmp/toggle.sh <<'EOF'\n" + TOGGLER % (ids, online) +
+             "EOF\nsh /tmp/toggle.sh >/dev/null 2>&1 &\n"
+             "echo $! >/tmp/toggle.pid")
 
 
 def stop_toggler(vm, dev_id, online='online_movable'):
-    vm.check('touch /tmp/toggle.stop; sleep 1')
+    vm.check('touch /tmp/toggle.stop')
+    vm.wait(lambda: vm.run('kill -0 $(cat /tmp/toggle.pid) 2>/dev/null')[0]
+            != 0, 60, what='the offline/online loop to end', interval=0.5)
     # Anything the loop left offline goes back online.
     ids = ' '.join(str(i) for i in region_block_ids(vm, dev_id))
     vm.run('for id in %s; do f=/sys/devices/system/memory/memory$id/state;'
-           ' [ -e $f ] && grep -q offline $f && { echo %s >$f || '
-           'echo online >$f; }; done; true' % (ids, online))
+           ' [ -e $f ] && grep -q offline $f && timeout 20 sh -c '
+           '"echo %s >$f || echo online >$f"; done; true' % (ids, online),
+           timeout=120)
     return int(vm.check('cat /tmp/toggle.count').strip() or 0)
 
 
