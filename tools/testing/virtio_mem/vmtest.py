@@ -633,7 +633,7 @@ def start_toggler(vm, dev_id, online='online_movable'):
 def stop_toggler(vm, dev_id, online='online_movable'):
     vm.check('touch /tmp/toggle.stop')
     vm.wait(lambda: vm.run('kill -0 $(cat /tmp/toggle.pid) 2>/dev/null')[0]
-            != 0, 60, what='the offline/online loop to end', interval=0.5)
+            != 0, 90, what='the offline/online loop to end', interval=0.5)
     # Anything the loop left offline goes back online.
     ids = ' '.join(str(i) for i in region_block_ids(vm, dev_id))
     vm.run('for id in %s; do f=/sys/devices/system/memory/memory$id/state;'
@@ -759,6 +759,9 @@ def random_walk(ctx, block, cmdline, steps=40):
                 cmdline=cmdline)
     base_kb = vm.memtotal_kb()
     bs = vmrig.parse_size(block)
+    # A task stuck in D state for 30 s (a hotplug deadlock) dumps its stack
+    # to the console, which fails the scenario with something to look at.
+    vm.run('echo 30 >/proc/sys/kernel/hung_task_timeout_secs')
     start_memfill(vm, 256)
     start_toggler(vm, 'vm0')
     sizes = []
