@@ -383,6 +383,9 @@ again:
 		break;
 	}
 	virtio_mem_set_why(vm, why);
+	/* What sysfs shows is what the device says after the pass. */
+	if (!vm->broken)
+		virtio_mem_refresh_config(vm);
 	trace_virtio_mem_retry(vm->vdev->index, rc,
 			       virtio_mem_why_name(READ_ONCE(vm->why)), delay);
 }
