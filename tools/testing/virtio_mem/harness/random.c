@@ -57,8 +57,13 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 	p->region_size = nr_mbs * p->mb_size;
 	if (vmh_pct(h) < 30)	/* ... or ends mid memory block */
 		p->region_size += vmh_rand_range(h, 1, 63) * p->block_size;
-	if (vmh_pct(h) < 15)	/* Linux can hot-add only part of it */
-		p->pluggable_end = p->addr + p->region_size / 2 - 1;
+	/*
+	 * Linux can hot-add only part of it, but at least one whole memory
+	 * block: with none, probe refuses the device (a table test checks that).
+	 */
+	if (vmh_pct(h) < 15)
+		p->pluggable_end = max(p->addr + p->region_size / 2,
+				       round_up(p->addr, p->mb_size) + p->mb_size) - 1;
 	p->requested_size = vmh_pct(h) < 50 ? 0 :
 		round_down(vmh_rand_range(h, 0, p->region_size), p->block_size);
 	if (p->host == VMH_CH)
