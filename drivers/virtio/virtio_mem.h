@@ -22,6 +22,12 @@
 #include "virtio_mem_state.h"
 #include "virtio_mem_policy.h"
 
+/*
+ * SBM: at most this many memory blocks added in one plug pass keep their
+ * pages away from the buddy until the pass ends (virtio_mem_mm_hold_begin()).
+ */
+#define VIRTIO_MEM_SBM_HOLD_MAX		8
+
 /* Request types and response codes, for the counters. */
 #define VIRTIO_MEM_NR_REQ_TYPES		4
 #define VIRTIO_MEM_NR_RESP_TYPES	4
@@ -30,8 +36,8 @@
  * struct virtio_mem - one virtio-mem device
  *
  * Locking:
- * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why and
- *   @why_logged. The memory notifier takes it
+ * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why,
+ *   @why_logged and @hold. The memory notifier takes it
  *   when one of our memory blocks starts going online or offline and drops
  *   it when that ends, so the online_page callback and the notifier see a
  *   stable state; never hold it across add_memory_driver_managed() or
@@ -67,6 +73,16 @@ struct virtio_mem {
 	/* The last reason written to the log; "working" never is. */
 	enum virtio_mem_why why_logged;
 	u64 offline_limit;
+	/*
+	 * SBM: memory blocks added by the current plug pass whose kernel-zone
+	 * pages the online_page callback keeps back, so that the memmap and
+	 * sysfs objects of the next blocks cannot land in them.
+	 */
+	struct {
+		bool active;
+		unsigned int nr;
+		unsigned long mb_ids[VIRTIO_MEM_SBM_HOLD_MAX];
+	} hold;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -136,6 +152,10 @@ u64 virtio_mem_mm_available(void);
 u64 virtio_mem_mm_kernel_free(void);
 u64 virtio_mem_mm_memmap_size(u64 size);
 bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
+void virtio_mem_mm_hold_begin(struct virtio_mem *vm);
+bool virtio_mem_mm_hold_full(struct virtio_mem *vm);
+bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id);
+void virtio_mem_mm_hold_end(struct virtio_mem *vm);
 
 /* virtio_mem_sbm.c */
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);

@@ -206,8 +206,141 @@ u64 virtio_mem_mm_memmap_size(u64 size)
 }
 
 /*
+ * Holding back freshly added memory.
+ *
+ * Adding a memory block allocates its memmap and its sysfs objects from
+ * memory the kernel can use. If the block added just before is already in
+ * the buddy and in a kernel zone, they land there, and when both blocks go
+ * away again the second one's objects leave empty slab pages behind in the
+ * first: unmovable, so that block can never be unplugged (the distro
+ * driver's "2-4 MiB stay plugged"). So during one plug pass the pages of
+ * new kernel-zone blocks stay fake offline, and the pass hands them all to
+ * the buddy at its end (or every VIRTIO_MEM_SBM_HOLD_MAX blocks). ZONE_MOVABLE
+ * memory cannot take such objects and is never held.
+ */
+
+/* Remember @mb_id as held; false when the list is full. */
+static bool virtio_mem_mm_hold_mb(struct virtio_mem *vm, unsigned long mb_id)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (vm->hold.nr && vm->hold.mb_ids[vm->hold.nr - 1] == mb_id)
+		return true;
+	if (vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX)
+		return false;
+	vm->hold.mb_ids[vm->hold.nr++] = mb_id;
+	return true;
+}
+
+/* Hand the plugged subblocks of a held block to the buddy. */
+static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
+				     unsigned long mb_id)
+{
+	enum virtio_mem_sbm_mb_state state;
+	unsigned int sb_id, count;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	/* Only online blocks are held; going offline releases them first. */
+	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+	if (WARN_ON_ONCE(!virtio_mem_sbm_state_online(state)))
+		return;
+	for (sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id, 0, &count);
+	     count;
+	     sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id,
+						 sb_id + count, &count))
+		virtio_mem_mm_fake_online(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
+								      mb_id,
+								      sb_id)),
+					  count * PHYS_PFN(vm->geo.sb_size));
+}
+
+/**
+ * virtio_mem_mm_held() - are the pages of a memory block held back?
+ * @vm: the device
+ * @mb_id: the memory block
+ *
+ * Must be called with vm->hotplug_mutex held.
+ *
+ * Return: true if its plugged subblocks reach the buddy only at hold end.
+ */
+bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (i = 0; i < vm->hold.nr; i++)
+		if (vm->hold.mb_ids[i] == mb_id)
+			return true;
+	return false;
+}
+
+/* A held block is going offline: it gets its memory now. */
+static void virtio_mem_mm_release_held_mb(struct virtio_mem *vm,
+					  unsigned long mb_id)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	for (i = 0; i < vm->hold.nr; i++) {
+		if (vm->hold.mb_ids[i] != mb_id)
+			continue;
+		virtio_mem_mm_release_mb(vm, mb_id);
+		vm->hold.mb_ids[i] = vm->hold.mb_ids[--vm->hold.nr];
+		return;
+	}
+}
+
+/**
+ * virtio_mem_mm_hold_begin() - keep back the memory of blocks added next
+ * @vm: the device (SBM)
+ *
+ * Context: the worker, without vm->hotplug_mutex.
+ */
+void virtio_mem_mm_hold_begin(struct virtio_mem *vm)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	vm->hold.active = true;
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
+/**
+ * virtio_mem_mm_hold_full() - is there room to hold another block?
+ * @vm: the device
+ *
+ * Return: true when the next added block could not be held.
+ */
+bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
+{
+	bool full;
+
+	mutex_lock(&vm->hotplug_mutex);
+	full = vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX;
+	mutex_unlock(&vm->hotplug_mutex);
+	return full;
+}
+
+/**
+ * virtio_mem_mm_hold_end() - hand all held memory to the buddy
+ * @vm: the device
+ *
+ * Context: the worker, without vm->hotplug_mutex.
+ */
+void virtio_mem_mm_hold_end(struct virtio_mem *vm)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	vm->hold.active = false;
+	while (vm->hold.nr)
+		virtio_mem_mm_release_mb(vm, vm->hold.mb_ids[--vm->hold.nr]);
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
+/*
  * online_page callback for memory in our region: plugged subblocks go to
- * the buddy, unplugged ones stay fake offline (C5).
+ * the buddy, unplugged ones stay fake offline (C5), and so do all pages of
+ * a block held back (see above).
  *
  * Must be called with vm->hotplug_mutex held (the notifier took it at
  * MEM_GOING_ONLINE).
@@ -226,6 +359,11 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
+	if (vm->hold.active && page_zonenum(page) != ZONE_MOVABLE &&
+	    virtio_mem_mm_hold_mb(vm, mb_id)) {
+		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
+		return;
+	}
 	/* All alike, the usual case: one call for the whole page. */
 	if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, count)) {
 		generic_online_page(page, order);
@@ -409,6 +547,8 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	switch (action) {
 	case MEM_GOING_OFFLINE:
 		mutex_lock(&vm->hotplug_mutex);
+		/* Into the isolated range: offlining takes them out again. */
+		virtio_mem_mm_release_held_mb(vm, mb_id);
 		virtio_mem_mm_mb_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:

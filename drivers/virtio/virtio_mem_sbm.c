@@ -74,7 +74,8 @@ static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
 	virtio_mem_sbm_set_sb_plugged(&vm->sbm, step->mb_id, step->sb_id,
 				      step->count);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, step->mb_id);
-	if (virtio_mem_sbm_state_online(state))
+	if (virtio_mem_sbm_state_online(state) &&
+	    !virtio_mem_mm_held(vm, step->mb_id))
 		virtio_mem_mm_fake_online(PHYS_PFN(addr), PHYS_PFN(size));
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, step->mb_id);
 	return 0;
@@ -181,10 +182,52 @@ int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
 	}
 }
 
+/* One plug pass: steps from the policy until it says stop. */
+static int virtio_mem_sbm_plug_pass(struct virtio_mem *vm,
+				    struct virtio_mem_plug_facts *facts)
+{
+	struct virtio_mem_sbm_step step;
+	enum virtio_mem_plan plan;
+	int rc;
+
+	for (;;) {
+		if (atomic_read(&vm->config_changed))
+			return -EAGAIN;
+
+		facts->kernel_free = virtio_mem_mm_kernel_free();
+		mutex_lock(&vm->hotplug_mutex);
+		plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, facts,
+						&step);
+		if (plan != VIRTIO_MEM_PLAN_STEP) {
+			mutex_unlock(&vm->hotplug_mutex);
+			return virtio_mem_plan_errno(plan);
+		}
+		if (!step.add) {
+			rc = virtio_mem_sbm_plug_added(vm, &step);
+			mutex_unlock(&vm->hotplug_mutex);
+		} else {
+			mutex_unlock(&vm->hotplug_mutex);
+			/* A full hold list: let the buddy have those first. */
+			if (virtio_mem_mm_hold_full(vm)) {
+				virtio_mem_mm_hold_end(vm);
+				virtio_mem_mm_hold_begin(vm);
+			}
+			rc = virtio_mem_sbm_plug_and_add(vm, &step);
+		}
+		if (rc)
+			return rc;
+		facts->nr_sbs -= step.count;
+		cond_resched();
+	}
+}
+
 /**
  * virtio_mem_sbm_plug() - plug toward a bigger requested_size
  * @vm: the device
  * @diff: bytes still to plug
+ *
+ * New kernel-zone memory blocks reach the buddy only when the pass ends
+ * (see "Holding back freshly added memory" in virtio_mem_mm.c).
  *
  * Context: the worker.
  *
@@ -201,34 +244,12 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 		.offline_limit = vm->offline_limit,
 		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
 	};
-	struct virtio_mem_sbm_step step;
-	enum virtio_mem_plan plan;
 	int rc;
 
-	for (;;) {
-		if (atomic_read(&vm->config_changed))
-			return -EAGAIN;
-
-		facts.kernel_free = virtio_mem_mm_kernel_free();
-		mutex_lock(&vm->hotplug_mutex);
-		plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, &facts,
-						&step);
-		if (plan != VIRTIO_MEM_PLAN_STEP) {
-			mutex_unlock(&vm->hotplug_mutex);
-			return virtio_mem_plan_errno(plan);
-		}
-		if (!step.add) {
-			rc = virtio_mem_sbm_plug_added(vm, &step);
-			mutex_unlock(&vm->hotplug_mutex);
-		} else {
-			mutex_unlock(&vm->hotplug_mutex);
-			rc = virtio_mem_sbm_plug_and_add(vm, &step);
-		}
-		if (rc)
-			return rc;
-		facts.nr_sbs -= step.count;
-		cond_resched();
-	}
+	virtio_mem_mm_hold_begin(vm);
+	rc = virtio_mem_sbm_plug_pass(vm, &facts);
+	virtio_mem_mm_hold_end(vm);
+	return rc;
 }
 
 /*

@@ -161,6 +161,9 @@ bool vmh_check(struct vmh *h)
 	}
 	if (h->vm.hotplug_mutex.held)
 		vmh_fail(h, "hotplug_mutex still held between steps");
+	if (h->vm.hold.active || h->vm.hold.nr)
+		vmh_fail(h, "a plug pass left %u memory blocks held back",
+			 h->vm.hold.nr);
 	if (h->probed && h->vm.sbm.next_mb_id > h->vm.sbm.first_mb_id) {
 		/* Self-check: the checker must notice a corrupted driver. */
 		if (vmh_break("counters"))

@@ -464,18 +464,93 @@ void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
 
 /* ---- core-mm model ---- */
 
+/*
+ * Held memory blocks (virtio_mem_mm_hold_begin() in virtio_mem_mm.c): the
+ * online_page callback keeps all pages of a kernel-zone block added during
+ * a plug pass out of the buddy; the pass end, or the block going offline,
+ * hands its plugged subblocks over. The model does the same with its own
+ * list, so that a subblock handed over twice, or never, shows.
+ */
+static bool vmh_hold_mb(struct vmh *h, unsigned long mb_id)
+{
+	struct virtio_mem *vm = &h->vm;
+
+	if (vm->hold.nr && vm->hold.mb_ids[vm->hold.nr - 1] == mb_id)
+		return true;
+	if (vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX)
+		return false;
+	vm->hold.mb_ids[vm->hold.nr++] = mb_id;
+	return true;
+}
+
+static void vmh_release_mb(struct vmh *h, unsigned long mb_id)
+{
+	unsigned long sb;
+
+	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
+		if (!virtio_mem_sbm_test_sb_plugged(&h->vm.sbm, mb_id, sb, 1))
+			continue;
+		if (*vmh_buddy(h, mb_id, sb))
+			vmh_fail(h, "releasing held mb %lu: subblock %lu already in the buddy",
+				 mb_id, sb);
+		*vmh_buddy(h, mb_id, sb) = 1;
+		*vmh_used(h, mb_id, sb) = vmh_pct(h) < h->mm.used_pct;
+	}
+}
+
+void virtio_mem_mm_hold_begin(struct virtio_mem *vm)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	if (vm->hold.active || vm->hold.nr)
+		vmh_fail(to_vmh(vm), "hold_begin: a hold is still on (%u blocks)",
+			 vm->hold.nr);
+	vm->hold.active = true;
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
+bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
+{
+	return vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX;
+}
+
+bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+	for (i = 0; i < vm->hold.nr; i++)
+		if (vm->hold.mb_ids[i] == mb_id)
+			return true;
+	return false;
+}
+
+void virtio_mem_mm_hold_end(struct virtio_mem *vm)
+{
+	struct vmh *h = to_vmh(vm);
+
+	mutex_lock(&vm->hotplug_mutex);
+	if (!vm->hold.active)
+		vmh_fail(h, "hold_end without hold_begin");
+	vm->hold.active = false;
+	while (vm->hold.nr && !vmh_break("hold"))
+		vmh_release_mb(h, vm->hold.mb_ids[--vm->hold.nr]);
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
 /* Online: memory notifier + online_page callback, see the top comment. */
 static void vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
 {
 	struct virtio_mem *vm = &h->vm;
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
 	enum virtio_mem_sbm_mb_state state;
+	bool hold;
 	unsigned long sb;
 
 	/* MEM_GOING_ONLINE */
 	mutex_lock(&vm->hotplug_mutex);
+	hold = vm->hold.active && !movable && vmh_hold_mb(h, mb_id);
 	/* online_pages() -> online_page callback, per subblock */
-	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
+	for (sb = 0; sb < vmh_sbs_per_mb(h) && !hold; sb++) {
 		u8 *b = vmh_buddy(h, mb_id, sb);
 
 		if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb, 1) &&
@@ -512,6 +587,13 @@ static int vmh_mm_offline(struct vmh *h, unsigned long mb_id, bool may_fail)
 
 	/* MEM_GOING_OFFLINE */
 	mutex_lock(&vm->hotplug_mutex);
+	for (sb = 0; sb < vm->hold.nr; sb++) {
+		if (vm->hold.mb_ids[sb] != mb_id)
+			continue;
+		vmh_release_mb(h, mb_id);
+		vm->hold.mb_ids[sb] = vm->hold.mb_ids[--vm->hold.nr];
+		break;
+	}
 	if (may_fail && h->mm.offline_fail_pct &&
 	    vmh_pct(h) < h->mm.offline_fail_pct) {
 		/* MEM_CANCEL_OFFLINE */

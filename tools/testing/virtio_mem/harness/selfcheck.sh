@@ -33,4 +33,5 @@ fake_online|not in the buddy, but plugged
 fake_offline|still with the page allocator
 leak|allocations left
 cap|beyond what the host asked for
+hold|memory blocks held back
 LIST
