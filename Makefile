@@ -45,9 +45,11 @@ modules-all:
 			echo "build for $$k has warnings"; exit 1; fi; \
 	done
 
+# Kbuild's clean would take every *.ko under M=, build/<kver>/ too.
 clean-tree:
 	mkdir -p $(BUILD)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/drivers/virtio clean >/dev/null
+	rm -f Module.symvers modules.order .module-common.o .*.cmd
 
 clean: clean-tree
 	rm -rf $(BUILD)
