@@ -70,6 +70,17 @@ def scenarios(quick):
              % (wl_pre // GiB),
              cmdline=MOVABLE, pre=wl_pre, req=GiB, cap=cap_big,
              workload=0.45),
+        # Big Block Mode: device blocks of 512 MiB, four memory blocks each.
+        dict(key='bbm512_plug', title='512 MiB blocks: plug 0 -> 8 GiB',
+             cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='512M'),
+        dict(key='bbm512_movable',
+             title='512 MiB blocks: unplug 8 -> 1 GiB, idle, movable',
+             cmdline=MOVABLE, pre=8 * GiB, req=GiB, cap=cap_big,
+             block_size='512M'),
+        dict(key='bbm512_normal',
+             title='512 MiB blocks: unplug 8 -> 1 GiB, idle, normal',
+             cmdline=NORMAL, pre=8 * GiB, req=GiB, cap=cap_big,
+             block_size='512M'),
     ]
 
 
@@ -226,7 +237,8 @@ def run_one(kver, driver, module, sc, logdir, verbose):
     name = '%s-%s' % (driver, sc['key'])
     res = {'driver': driver, 'scenario': sc['key'], 'log': None}
     vm = VM(kver, module, name=name, logdir=logdir, verbose=verbose,
-            devices=[MemDev('vm0', '16G', block_size='2M')],
+            devices=[MemDev('vm0', '16G',
+                            block_size=sc.get('block_size', '2M'))],
             boot_mem='1G', smp=2, cmdline=sc['cmdline'])
     res['log'] = os.path.relpath(vm.log_path, REPO)
     t_start = time.monotonic()
@@ -375,7 +387,8 @@ def write_md(result, path, png):
     lines = ['# virtio-mem bench: %s, %s' % (result['kver'], result['date']),
              '',
              'QEMU %s TCG (no KVM), %s host CPUs, 2 vCPUs, 1 GiB boot '
-             'memory, one 16 GiB virtio-mem device with 2 MiB blocks%s. '
+             'memory, one 16 GiB virtio-mem device with 2 MiB blocks (512 '
+             'MiB in the "512 MiB blocks" rows)%s. '
              'Times are TCG wall-clock from the QMP request: compare the '
              'ratios, not the absolute figures. ratio < 1: ours faster.'
              % (result['qemu'], result['host_cpus'],
