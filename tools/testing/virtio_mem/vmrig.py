@@ -295,8 +295,19 @@ serve() {
 	exec 3<>/dev/ttyS1
 	printf '\n@@VMRIG-READY@@\n' >&3
 	while IFS= read -r line <&3; do
-		id=${line%% *}
-		printf '%s' "${line#* }" | base64 -d >/tmp/.vmrig.cmd
+		# "<seq> <length> <base64>": a line that lost characters on
+		# the way (seen once under memory pressure) is refused, and
+		# the host sends it again.
+		id=${line%% *}; rest=${line#* }; len=${rest%% *}; b64=${rest#* }
+		case "$id$len" in
+		''|*[!0-9]*) printf '\n@@VMRIG-BAD@@\n' >&3; continue;;
+		esac
+		if [ "${#b64}" -ne "$len" ] ||
+		   ! printf '%s' "$b64" | base64 -d >/tmp/.vmrig.cmd 2>/dev/null
+		then
+			printf '\n@@VMRIG-BAD@@\n' >&3
+			continue
+		fi
 		(cd /root && exec sh /tmp/.vmrig.cmd) </dev/null >&3 2>&3
 		rc=$?
 		printf '\n@@VMRIG-END %s %s@@\n' "$id" "$rc" >&3
@@ -466,6 +477,8 @@ def connect_unix(path, timeout):
 class Shell:
     END_RE = re.compile(rb'\n@@VMRIG-END (\d+) (-?\d+)@@\n')
     READY = b'@@VMRIG-READY@@'
+    BAD = b'\n@@VMRIG-BAD@@\n'
+    RESENDS = 3
 
     def __init__(self, path, timeout=30):
         self.sock = connect_unix(path, timeout)
@@ -503,10 +516,22 @@ class Shell:
     def run(self, cmd, timeout=60, alive=None):
         self.seq += 1
         seq = self.seq
-        line = b'%d %s\n' % (seq, base64.b64encode(cmd.encode()))
+        b64 = base64.b64encode(cmd.encode())
+        line = b'%d %d %s\n' % (seq, len(b64), b64)
         self.sock.sendall(line)
+        resends = 0
         deadline = time.monotonic() + timeout
         while True:
+            if self.BAD in self.buf:
+                # The guest got a damaged line: ours, as one at a time is
+                # out.
+                self.buf = self.buf.replace(self.BAD, b'', 1)
+                resends += 1
+                if resends > self.RESENDS:
+                    raise VMError('guest shell channel: command garbled %d '
+                                  'times' % resends)
+                self.sock.sendall(line)
+                continue
             m = self.END_RE.search(self.buf)
             while m and int(m.group(1)) != seq:
                 # The tail of an earlier command that timed out: drop it.
