@@ -22,12 +22,6 @@
 #include "virtio_mem_state.h"
 #include "virtio_mem_policy.h"
 
-/*
- * SBM: at most this many memory blocks added in one plug pass keep their
- * pages away from the buddy until the pass ends (virtio_mem_mm_hold_begin()).
- */
-#define VIRTIO_MEM_SBM_HOLD_MAX		8
-
 /* Request types and response codes, for the counters. */
 #define VIRTIO_MEM_NR_REQ_TYPES		4
 #define VIRTIO_MEM_NR_RESP_TYPES	4
@@ -78,11 +72,7 @@ struct virtio_mem {
 	 * pages the online_page callback keeps back, so that the memmap and
 	 * sysfs objects of the next blocks cannot land in them.
 	 */
-	struct {
-		bool active;
-		unsigned int nr;
-		unsigned long mb_ids[VIRTIO_MEM_SBM_HOLD_MAX];
-	} hold;
+	struct virtio_mem_sbm_hold hold;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -180,5 +170,20 @@ extern bool virtio_mem_unplug_online;
 u64 virtio_mem_unplug_floor(void);
 void virtio_mem_retry(struct virtio_mem *vm);
 void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why);
+
+/*
+ * What the plug policy is told at the start of a pass; @unit is the SBM
+ * subblock or the BBM big block size.
+ */
+static inline struct virtio_mem_plug_facts
+virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff, u64 unit)
+{
+	return (struct virtio_mem_plug_facts) {
+		.nr_sbs = div64_u64(diff, unit),
+		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
+		.offline_limit = vm->offline_limit,
+		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
+	};
+}
 
 #endif /* _VIRTIO_MEM_H */

@@ -96,12 +96,8 @@ static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
  */
 int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
 {
-	struct virtio_mem_plug_facts facts = {
-		.nr_sbs = div64_u64(diff, vm->geo.bb_size),
-		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
-		.offline_limit = vm->offline_limit,
-		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
-	};
+	struct virtio_mem_plug_facts facts =
+		virtio_mem_plug_facts_init(vm, diff, vm->geo.bb_size);
 	enum virtio_mem_plan plan;
 	unsigned long bb_id;
 	int rc;

@@ -219,25 +219,12 @@ u64 virtio_mem_mm_memmap_size(u64 size)
  * memory cannot take such objects and is never held.
  */
 
-/* Remember @mb_id as held; false when the list is full. */
-static bool virtio_mem_mm_hold_mb(struct virtio_mem *vm, unsigned long mb_id)
-{
-	lockdep_assert_held(&vm->hotplug_mutex);
-
-	if (vm->hold.nr && vm->hold.mb_ids[vm->hold.nr - 1] == mb_id)
-		return true;
-	if (vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX)
-		return false;
-	vm->hold.mb_ids[vm->hold.nr++] = mb_id;
-	return true;
-}
-
 /* Hand the plugged subblocks of a held block to the buddy. */
 static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
 				     unsigned long mb_id)
 {
 	enum virtio_mem_sbm_mb_state state;
-	unsigned int sb_id, count;
+	unsigned int sb_id = 0, count = 0;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
@@ -245,10 +232,7 @@ static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 	if (WARN_ON_ONCE(!virtio_mem_sbm_state_online(state)))
 		return;
-	for (sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id, 0, &count);
-	     count;
-	     sb_id = virtio_mem_sbm_find_plugged(&vm->sbm, mb_id,
-						 sb_id + count, &count))
+	while (virtio_mem_sbm_next_run(&vm->sbm, mb_id, true, &sb_id, &count))
 		virtio_mem_mm_fake_online(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
 								      mb_id,
 								      sb_id)),
@@ -266,31 +250,19 @@ static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
  */
 bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id)
 {
-	unsigned int i;
-
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	for (i = 0; i < vm->hold.nr; i++)
-		if (vm->hold.mb_ids[i] == mb_id)
-			return true;
-	return false;
+	return virtio_mem_sbm_hold_test(&vm->hold, mb_id);
 }
 
 /* A held block is going offline: it gets its memory now. */
 static void virtio_mem_mm_release_held_mb(struct virtio_mem *vm,
 					  unsigned long mb_id)
 {
-	unsigned int i;
-
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	for (i = 0; i < vm->hold.nr; i++) {
-		if (vm->hold.mb_ids[i] != mb_id)
-			continue;
+	if (virtio_mem_sbm_hold_forget(&vm->hold, mb_id))
 		virtio_mem_mm_release_mb(vm, mb_id);
-		vm->hold.mb_ids[i] = vm->hold.mb_ids[--vm->hold.nr];
-		return;
-	}
 }
 
 /**
@@ -360,7 +332,7 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	if (vm->hold.active && page_zonenum(page) != ZONE_MOVABLE &&
-	    virtio_mem_mm_hold_mb(vm, mb_id)) {
+	    virtio_mem_sbm_hold_add(&vm->hold, mb_id)) {
 		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
 		return;
 	}
@@ -458,14 +430,11 @@ static void virtio_mem_fake_offline_refs(unsigned long pfn,
 static void virtio_mem_sbm_fake_offline_refs(struct virtio_mem *vm,
 					     unsigned long mb_id, bool drop)
 {
-	unsigned int sb_id, count;
+	unsigned int sb_id = 0, count = 0;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	for (sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id, 0, &count);
-	     count;
-	     sb_id = virtio_mem_sbm_find_unplugged(&vm->sbm, mb_id,
-						   sb_id + count, &count))
+	while (virtio_mem_sbm_next_run(&vm->sbm, mb_id, false, &sb_id, &count))
 		virtio_mem_fake_offline_refs(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
 									 mb_id,
 									 sb_id)),

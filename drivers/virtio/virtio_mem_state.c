@@ -570,3 +570,86 @@ void virtio_mem_bbm_set_bb_state(struct virtio_mem_bbm *bbm,
 	bbm->bb_count[old]--;
 	bbm->bb_count[state]++;
 }
+
+/**
+ * virtio_mem_sbm_hold_add() - hold back the pages of a memory block
+ * @hold: the hold list
+ * @mb_id: the memory block being onlined
+ *
+ * Called for every chunk of the block that gets onlined, so a block that
+ * is already the last one held counts once.
+ *
+ * Return: true if @mb_id is held, false when the list is full.
+ */
+bool virtio_mem_sbm_hold_add(struct virtio_mem_sbm_hold *hold,
+			     unsigned long mb_id)
+{
+	if (hold->nr && hold->mb_ids[hold->nr - 1] == mb_id)
+		return true;
+	if (hold->nr == VIRTIO_MEM_SBM_HOLD_MAX)
+		return false;
+	hold->mb_ids[hold->nr++] = mb_id;
+	return true;
+}
+
+/**
+ * virtio_mem_sbm_hold_test() - are the pages of a memory block held?
+ * @hold: the hold list
+ * @mb_id: the memory block
+ *
+ * Return: true if @mb_id is on the list.
+ */
+bool virtio_mem_sbm_hold_test(const struct virtio_mem_sbm_hold *hold,
+			      unsigned long mb_id)
+{
+	unsigned int i;
+
+	for (i = 0; i < hold->nr; i++)
+		if (hold->mb_ids[i] == mb_id)
+			return true;
+	return false;
+}
+
+/**
+ * virtio_mem_sbm_hold_forget() - take a memory block off the list
+ * @hold: the hold list
+ * @mb_id: the memory block, whose pages the caller now hands over
+ *
+ * Return: true if @mb_id was on the list.
+ */
+bool virtio_mem_sbm_hold_forget(struct virtio_mem_sbm_hold *hold,
+				unsigned long mb_id)
+{
+	unsigned int i;
+
+	for (i = 0; i < hold->nr; i++) {
+		if (hold->mb_ids[i] != mb_id)
+			continue;
+		hold->mb_ids[i] = hold->mb_ids[--hold->nr];
+		return true;
+	}
+	return false;
+}
+
+/**
+ * virtio_mem_sbm_next_run() - the next run of (un)plugged subblocks
+ * @sbm: the state
+ * @mb_id: the memory block
+ * @plugged: look for plugged (true) or unplugged subblocks
+ * @sb_id: in: where the last run started (0 at first); out: the next one
+ * @count: in: the last run's length (0 at first); out: the next one's
+ *
+ * Return: true while there is a run.
+ */
+bool virtio_mem_sbm_next_run(const struct virtio_mem_sbm *sbm,
+			     unsigned long mb_id, bool plugged,
+			     unsigned int *sb_id, unsigned int *count)
+{
+	const unsigned int from = *sb_id + *count;
+
+	if (plugged)
+		*sb_id = virtio_mem_sbm_find_plugged(sbm, mb_id, from, count);
+	else
+		*sb_id = virtio_mem_sbm_find_unplugged(sbm, mb_id, from, count);
+	return *count;
+}

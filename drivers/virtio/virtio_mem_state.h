@@ -115,6 +115,9 @@ unsigned int virtio_mem_sbm_find_plugged(const struct virtio_mem_sbm *sbm,
 					 unsigned long mb_id,
 					 unsigned int from,
 					 unsigned int *count);
+bool virtio_mem_sbm_next_run(const struct virtio_mem_sbm *sbm,
+			     unsigned long mb_id, bool plugged,
+			     unsigned int *sb_id, unsigned int *count);
 unsigned int virtio_mem_sbm_find_plugged_rev(const struct virtio_mem_sbm *sbm,
 					     unsigned long mb_id,
 					     unsigned int before,
@@ -140,6 +143,33 @@ virtio_mem_sbm_state_partial(enum virtio_mem_sbm_mb_state s)
 	       s == VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL ||
 	       s == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL;
 }
+
+/* At most this many memory blocks are held back at a time. */
+#define VIRTIO_MEM_SBM_HOLD_MAX		8
+
+/**
+ * struct virtio_mem_sbm_hold - memory blocks whose pages are held back
+ * @active: blocks onlined now are to be held
+ * @nr: how many are held
+ * @mb_ids: which, in the order they were onlined
+ *
+ * During a plug pass, the online_page callback keeps the pages of new
+ * kernel-zone memory blocks away from the buddy; the pass end hands them
+ * over (see virtio_mem_mm.c). In the driver, protected by
+ * vm->hotplug_mutex.
+ */
+struct virtio_mem_sbm_hold {
+	bool active;
+	unsigned int nr;
+	unsigned long mb_ids[VIRTIO_MEM_SBM_HOLD_MAX];
+};
+
+bool virtio_mem_sbm_hold_add(struct virtio_mem_sbm_hold *hold,
+			     unsigned long mb_id);
+bool virtio_mem_sbm_hold_test(const struct virtio_mem_sbm_hold *hold,
+			      unsigned long mb_id);
+bool virtio_mem_sbm_hold_forget(struct virtio_mem_sbm_hold *hold,
+				unsigned long mb_id);
 
 /* Start and end value of the memory block iterators below. */
 #define VIRTIO_MEM_SBM_NO_MB	ULONG_MAX

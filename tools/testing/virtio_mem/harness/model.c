@@ -471,18 +471,6 @@ void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
  * hands its plugged subblocks over. The model does the same with its own
  * list, so that a subblock handed over twice, or never, shows.
  */
-static bool vmh_hold_mb(struct vmh *h, unsigned long mb_id)
-{
-	struct virtio_mem *vm = &h->vm;
-
-	if (vm->hold.nr && vm->hold.mb_ids[vm->hold.nr - 1] == mb_id)
-		return true;
-	if (vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX)
-		return false;
-	vm->hold.mb_ids[vm->hold.nr++] = mb_id;
-	return true;
-}
-
 static void vmh_release_mb(struct vmh *h, unsigned long mb_id)
 {
 	unsigned long sb;
@@ -515,13 +503,8 @@ bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
 
 bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id)
 {
-	unsigned int i;
-
 	lockdep_assert_held(&vm->hotplug_mutex);
-	for (i = 0; i < vm->hold.nr; i++)
-		if (vm->hold.mb_ids[i] == mb_id)
-			return true;
-	return false;
+	return virtio_mem_sbm_hold_test(&vm->hold, mb_id);
 }
 
 void virtio_mem_mm_hold_end(struct virtio_mem *vm)
@@ -548,7 +531,8 @@ static void vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
 
 	/* MEM_GOING_ONLINE */
 	mutex_lock(&vm->hotplug_mutex);
-	hold = vm->hold.active && !movable && vmh_hold_mb(h, mb_id);
+	hold = vm->hold.active && !movable &&
+	       virtio_mem_sbm_hold_add(&vm->hold, mb_id);
 	/* online_pages() -> online_page callback, per subblock */
 	for (sb = 0; sb < vmh_sbs_per_mb(h) && !hold; sb++) {
 		u8 *b = vmh_buddy(h, mb_id, sb);
@@ -587,13 +571,8 @@ static int vmh_mm_offline(struct vmh *h, unsigned long mb_id, bool may_fail)
 
 	/* MEM_GOING_OFFLINE */
 	mutex_lock(&vm->hotplug_mutex);
-	for (sb = 0; sb < vm->hold.nr; sb++) {
-		if (vm->hold.mb_ids[sb] != mb_id)
-			continue;
+	if (virtio_mem_sbm_hold_forget(&vm->hold, mb_id))
 		vmh_release_mb(h, mb_id);
-		vm->hold.mb_ids[sb] = vm->hold.mb_ids[--vm->hold.nr];
-		break;
-	}
 	if (may_fail && h->mm.offline_fail_pct &&
 	    vmh_pct(h) < h->mm.offline_fail_pct) {
 		/* MEM_CANCEL_OFFLINE */

@@ -463,7 +463,74 @@ static bool state_change_hook_hears_real_changes(void)
 	return true;
 }
 
+/*
+ * The hold list: a block onlined chunk by chunk counts once; the ninth
+ * block does not fit; forgetting one makes room and keeps the others.
+ */
+static bool state_hold_list(void)
+{
+	struct virtio_mem_sbm_hold hold = { .active = true };
+	unsigned long mb_id;
+
+	for (mb_id = FIRST; mb_id < FIRST + VIRTIO_MEM_SBM_HOLD_MAX; mb_id++) {
+		EXPECT(virtio_mem_sbm_hold_add(&hold, mb_id) &&
+		       virtio_mem_sbm_hold_add(&hold, mb_id),
+		       "expect block %lu held", mb_id);
+	}
+	EXPECT(hold.nr == VIRTIO_MEM_SBM_HOLD_MAX, "expect %d held, got %u",
+	       VIRTIO_MEM_SBM_HOLD_MAX, hold.nr);
+	EXPECT(!virtio_mem_sbm_hold_add(&hold, FIRST + 100),
+	       "expect a full list to refuse another block");
+	EXPECT(virtio_mem_sbm_hold_add(&hold, FIRST + 7),
+	       "expect the last block held still to count as held");
+	EXPECT(virtio_mem_sbm_hold_forget(&hold, FIRST + 2) &&
+	       !virtio_mem_sbm_hold_forget(&hold, FIRST + 2) &&
+	       !virtio_mem_sbm_hold_test(&hold, FIRST + 2),
+	       "expect block 2 forgotten once");
+	for (mb_id = FIRST; mb_id < FIRST + VIRTIO_MEM_SBM_HOLD_MAX; mb_id++)
+		EXPECT(virtio_mem_sbm_hold_test(&hold, mb_id) ==
+		       (mb_id != FIRST + 2), "expect block %lu %s", mb_id,
+		       mb_id != FIRST + 2 ? "held" : "not held");
+	EXPECT(virtio_mem_sbm_hold_add(&hold, FIRST + 100) &&
+	       hold.nr == VIRTIO_MEM_SBM_HOLD_MAX,
+	       "expect the freed slot to take a new block");
+	return true;
+}
+
+/* next_run walks "##..#.##" as ## at 0, # at 4, ## at 6; the gaps too. */
+static bool state_next_run_walks_runs(void)
+{
+	static const char *const pic[] = { "K:##..#.##", NULL };
+	static const unsigned int want_p[][2] = { { 0, 2 }, { 4, 1 }, { 6, 2 } };
+	static const unsigned int want_u[][2] = { { 2, 2 }, { 5, 1 } };
+	unsigned int sb_id = 0, count = 0, n = 0;
+	struct virtio_mem_sbm sbm;
+
+	EXPECT(vmu_build(&sbm, FIRST, FIRST, 8, pic), "picture");
+	while (virtio_mem_sbm_next_run(&sbm, FIRST, true, &sb_id, &count)) {
+		EXPECT(n < 3 && sb_id == want_p[n][0] && count == want_p[n][1],
+		       "expect plugged run %u at %u+%u, got %u+%u", n,
+		       n < 3 ? want_p[n][0] : 0, n < 3 ? want_p[n][1] : 0,
+		       sb_id, count);
+		n++;
+	}
+	EXPECT(n == 3, "expect 3 plugged runs, got %u", n);
+	sb_id = 0, count = 0, n = 0;
+	while (virtio_mem_sbm_next_run(&sbm, FIRST, false, &sb_id, &count)) {
+		EXPECT(n < 2 && sb_id == want_u[n][0] && count == want_u[n][1],
+		       "expect unplugged run %u at %u+%u, got %u+%u", n,
+		       n < 2 ? want_u[n][0] : 0, n < 2 ? want_u[n][1] : 0,
+		       sb_id, count);
+		n++;
+	}
+	EXPECT(n == 2, "expect 2 unplugged runs, got %u", n);
+	virtio_mem_sbm_destroy(&sbm);
+	return true;
+}
+
 const struct vmu_case vmu_state_cases[] = {
+	{ "state: next_run walks runs", state_next_run_walks_runs },
+	{ "state: hold list", state_hold_list },
 	{ "state: prev_mb iterates backwards",
 	  state_prev_mb_iterates_backwards },
 	{ "state: test_sb_unplugged over ranges", state_test_unplugged_ranges },
