@@ -65,6 +65,11 @@ def scenarios(quick):
              cmdline=MOVABLE, pre=GiB, req=0, cap=cap_small),
         dict(key='unplug_1g_normal', title='unplug 1 GiB -> 0, idle, normal',
              cmdline=NORMAL, pre=GiB, req=0, cap=cap_small),
+        # The same with nothing at all running in the guest from the plug
+        # to the end (QMP only), a few times: how often does all go?
+        dict(key='zero_normal_quiet',
+             title='unplug 1 GiB -> 0, normal, guest quiet (QMP only)',
+             cmdline=NORMAL, pre=GiB, req=0, cap=30, quiet=True, repeat=4),
         dict(key='workload',
              title='unplug %d -> 1 GiB, 45%% memfill workload, movable'
              % (wl_pre // GiB),
@@ -129,6 +134,31 @@ def wait_setup(vm, base, want, timeout=120):
         time.sleep(0.2)
     raise VMError('set-up plug to %s did not complete (size %s, MemTotal '
                   '+%s)' % (human(want), human(size), human(mt)))
+
+
+def sample_quiet(vm, base):
+    """Like sample(), from QMP only: nothing runs in the guest."""
+    size = vm.plugged('vm0')
+    t = time.monotonic()
+    return t, size, None, t
+
+
+def measure_quiet(vm, base, req, cap):
+    """Ask for @req and watch only the device size (QMP) until it gets
+    there or @cap s pass; then read MemTotal once."""
+    samples = []
+    t0 = time.monotonic()
+    vm.set_requested('vm0', req)
+    while True:
+        vm.alive()
+        t, size, mt, t2 = sample_quiet(vm, base)
+        samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
+        if size == req or t - t0 >= cap:
+            break
+        time.sleep(max(0.0, POLL - (time.monotonic() - t)))
+    t, size, mt, t2 = sample(vm, base)
+    samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
+    return summarize(samples, req, time.monotonic() - t0)
 
 
 def measure(vm, base, req, cap, stall=62.0):
@@ -249,12 +279,19 @@ def run_one(kver, driver, module, sc, logdir, verbose):
         res['base_memtotal'] = base
         if sc['pre']:
             t = time.monotonic()
-            wait_setup(vm, base, sc['pre'])
+            if sc.get('quiet'):
+                vm.set_requested('vm0', sc['pre'])
+                vm.wait_plugged('vm0', sc['pre'], 120)
+            else:
+                wait_setup(vm, base, sc['pre'])
             res['setup_s'] = round(time.monotonic() - t, 1)
             time.sleep(SETTLE)
         if sc.get('workload'):
             res.update(start_workload(vm, sc['workload']))
-        res.update(measure(vm, base, sc['req'], sc['cap']))
+        if sc.get('quiet'):
+            res.update(measure_quiet(vm, base, sc['req'], sc['cap']))
+        else:
+            res.update(measure(vm, base, sc['req'], sc['cap']))
         if sc.get('workload'):
             res['memfill'] = finish_workload(vm)
         try:
@@ -319,12 +356,24 @@ def workload_cell(r):
     return 'alive, rc %s' % m['rc']
 
 
+def runs_reached(sc, d):
+    f = sc['finals'].get(d, [])
+    return '%d of %d (final: %s)' % (
+        sum(1 for x in f if x == sc['req']), len(f),
+        ', '.join('error' if x is None else human(x) for x in f))
+
+
 def table(result):
     rows = ['| scenario | distro | ours | ratio (ours/distro) |',
             '|---|---|---|---|']
     for sc in result['scenarios']:
         a, b = sc['runs'].get('distro'), sc['runs'].get('ours')
         t = sc['title']
+        if sc.get('finals'):
+            rows.append('| %s: runs that reached %s | %s | %s | |' % (
+                t, human(sc['req']), *(runs_reached(sc, d)
+                                       for d in ('distro', 'ours'))))
+            continue
         rows.append('| %s: size reached | %s | %s | %s |' % (
             t, fmt_t(a, 't_size'), fmt_t(b, 't_size'),
             ratio(a, b, 't_size')))
@@ -563,10 +612,13 @@ def bench_kernel(kver, args, scs):
         result['scenarios'].append(entry)
         # Alternate who goes first, so neither always gets the quieter slot.
         order = DRIVERS if i % 2 == 0 else DRIVERS[::-1]
-        for d in order:
+        for d in order * sc.get('repeat', 1):
             log('%s %-20s %-6s ...' % (kver, sc['key'], d))
             r = run_one(kver, d, modules[d], sc, logdir, args.verbose)
-            entry['runs'][d] = r
+            entry['runs'].setdefault(d, r)
+            if sc.get('repeat'):
+                entry.setdefault('finals', {}).setdefault(d, []).append(
+                    None if r.get('error') else r['final_plugged'])
             if r.get('error'):
                 log('  error: %s (%s)' % (r['error'], r['log']))
             else:
