@@ -708,38 +708,6 @@ def unplug_idle_online(ctx):
 
 
 @scenario
-def unplug_zero_normal(ctx):
-    """online (ZONE_NORMAL): plug 1G in one step, unplug to 0 with nothing
-    running in the guest meanwhile (QMP only): all of it goes. The next
-    blocks' memmap and sysfs objects must not have landed in the first
-    one (the distro driver leaves 2-4 MiB here). With guest activity in
-    between, the kernel's own allocations can pin a rest (unplug_idle_online
-    covers that)."""
-    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
-                cmdline='memhp_default_state=online')
-    base_kb = vm.memtotal_kb()
-    vm.set_requested('vm0', 1 * GiB)
-    try:
-        vm.wait_plugged('vm0', 1 * GiB, 120)
-    except TimeoutError:
-        ctx.check(False, 'plugged 1G (at %s)' % fmt_size(vm.plugged('vm0')))
-        return
-    time.sleep(1)
-    vm.set_requested('vm0', 0)
-    try:
-        vm.wait_plugged('vm0', 0, 60)
-    except TimeoutError:
-        pass
-    size = vm.plugged('vm0')
-    ctx.check(size == 0, 'unplug to 0 with the guest idle: device at %s'
-              % fmt_size(size))
-    wait_memtotal(ctx, vm, base_kb + size // 1024, 'unplugged')
-    check_map_vs_memory(ctx, vm, 'vm0', 'unplugged')
-    ctx.check(not vm.blocks_in('vm0'), 'no memory block of the device left',
-              vm.blocks_in('vm0'))
-
-
-@scenario
 def unplug_workload(ctx):
     """A memfill workload holds ~45% of a 4 GiB guest; the host asks for 0:
     unplug stops short (memory_pressure), nothing is OOM-killed; the
