@@ -50,6 +50,18 @@ static void virtio_mem_bbm_set(struct virtio_mem *vm, unsigned long bb_id,
 	mutex_unlock(&vm->hotplug_mutex);
 }
 
+/*
+ * A big block was offlined and removed: its memory blocks are neither
+ * offline nor ours any more, and it is only plugged now.
+ */
+static void virtio_mem_bbm_removed(struct virtio_mem *vm, unsigned long bb_id)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	vm->bbm_offline_mbs -= virtio_mem_bbm_mbs(vm);
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_PLUGGED);
+	mutex_unlock(&vm->hotplug_mutex);
+}
+
 /* Plug a big block and add it; on failure nothing stays added. */
 static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
 				       unsigned long bb_id)
@@ -210,12 +222,7 @@ static int virtio_mem_bbm_unplug_bb(struct virtio_mem *vm, unsigned long bb_id,
 			mutex_unlock(&vm->hotplug_mutex);
 			return -EBUSY;
 		}
-		mutex_lock(&vm->hotplug_mutex);
-		/* Removed: its memory blocks are neither offline nor ours. */
-		vm->bbm_offline_mbs -= virtio_mem_bbm_mbs(vm);
-		virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
-					    VIRTIO_MEM_BBM_BB_PLUGGED);
-		mutex_unlock(&vm->hotplug_mutex);
+		virtio_mem_bbm_removed(vm, bb_id);
 	} else if (state != VIRTIO_MEM_BBM_BB_PLUGGED) {
 		return 0;
 	}
@@ -344,8 +351,7 @@ void virtio_mem_bbm_remove_all(struct virtio_mem *vm)
 			if (virtio_mem_mm_offline_and_remove_range(vm, addr,
 								   vm->geo.bb_size))
 				continue;
-			virtio_mem_bbm_set(vm, bb_id,
-					   VIRTIO_MEM_BBM_BB_PLUGGED);
+			virtio_mem_bbm_removed(vm, bb_id);
 			fallthrough;
 		case VIRTIO_MEM_BBM_BB_PLUGGED:
 			if (virtio_mem_send_unplug(vm, addr, vm->geo.bb_size))

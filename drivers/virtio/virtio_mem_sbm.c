@@ -531,15 +531,18 @@ out:
  */
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm)
 {
+	enum virtio_mem_sbm_mb_state state;
 	unsigned long mb_id, nr_sbs;
 
 	for (mb_id = vm->sbm.first_mb_id; mb_id < vm->sbm.next_mb_id; mb_id++) {
 		nr_sbs = vm->sbm.sbs_per_mb;
-		if (virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id) ==
-		    VIRTIO_MEM_SBM_MB_UNUSED)
+		/* User space may still online or offline it meanwhile. */
+		mutex_lock(&vm->hotplug_mutex);
+		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+		mutex_unlock(&vm->hotplug_mutex);
+		if (state == VIRTIO_MEM_SBM_MB_UNUSED)
 			continue;
-		if (virtio_mem_sbm_state_added(virtio_mem_sbm_get_mb_state(&vm->sbm,
-									   mb_id)) &&
+		if (virtio_mem_sbm_state_added(state) &&
 		    virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
 			continue;
 		if (virtio_mem_sbm_removed(vm, mb_id, &nr_sbs) == -EIO)

@@ -255,7 +255,7 @@ bool vmh_settle(struct vmh *h)
 			 h->vm.why, h->last_rc);
 	want = round_up(min(d->cfg.requested_size, d->cfg.usable_region_size),
 			h->vm.geo.sb_size);
-	if (virtio_mem_sbm_unplug && plugged > want)
+	if (plugged > want)
 		vmh_fail(h, "settle: 0x%llx plugged, only 0x%llx wanted (why %d, rc %d)",
 			 (unsigned long long)plugged, (unsigned long long)want,
 			 h->vm.why, h->last_rc);

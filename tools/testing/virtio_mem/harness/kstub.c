@@ -72,13 +72,15 @@ void kfree(const void *p)
 	kvfree(p);
 }
 
-unsigned long find_next_bit(const unsigned long *map, unsigned long size,
-			    unsigned long offset)
+/* The first bit at or after @offset that differs from @skip (0 or ~0UL). */
+static unsigned long find_next(const unsigned long *map, unsigned long size,
+			       unsigned long offset, unsigned long skip)
 {
 	unsigned long word;
 
 	while (offset < size) {
-		word = map[offset / BITS_PER_LONG] >> (offset % BITS_PER_LONG);
+		word = (map[offset / BITS_PER_LONG] ^ skip) >>
+		       (offset % BITS_PER_LONG);
 		if (!word) {
 			offset = (offset / BITS_PER_LONG + 1) * BITS_PER_LONG;
 			continue;
@@ -89,21 +91,16 @@ unsigned long find_next_bit(const unsigned long *map, unsigned long size,
 	return size;
 }
 
+unsigned long find_next_bit(const unsigned long *map, unsigned long size,
+			    unsigned long offset)
+{
+	return find_next(map, size, offset, 0);
+}
+
 unsigned long find_next_zero_bit(const unsigned long *map, unsigned long size,
 				 unsigned long offset)
 {
-	unsigned long word;
-
-	while (offset < size) {
-		word = ~map[offset / BITS_PER_LONG] >> (offset % BITS_PER_LONG);
-		if (!word) {
-			offset = (offset / BITS_PER_LONG + 1) * BITS_PER_LONG;
-			continue;
-		}
-		offset += __builtin_ctzl(word);
-		return offset < size ? offset : size;
-	}
-	return size;
+	return find_next(map, size, offset, ~0UL);
 }
 
 void bitmap_set(unsigned long *map, unsigned int start, unsigned int nr)

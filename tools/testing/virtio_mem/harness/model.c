@@ -1035,11 +1035,9 @@ static int vmh_resize(struct vmh *h)
 		vm->unplug_all_required = false;
 		return -EAGAIN;
 	}
-	if (virtio_mem_sbm_readd_plugged) {
-		rc = virtio_mem_sbm_readd_plugged(vm);
-		if (rc)
-			return rc;
-	}
+	rc = virtio_mem_sbm_readd_plugged(vm);
+	if (rc)
+		return rc;
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
 	mutex_lock(&vm->hotplug_mutex);
 	plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
@@ -1049,8 +1047,6 @@ static int vmh_resize(struct vmh *h)
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
 	if (requested < plugged) {
-		if (!virtio_mem_sbm_unplug)
-			return -EOPNOTSUPP;
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
 		h->unplugging = true;
 		rc = virtio_mem_sbm_unplug(vm, plugged - requested);
@@ -1096,8 +1092,7 @@ again:
 			u64 have = vmh_drv_plugged(h);
 
 			if ((want > have && want - have >= vm->geo.sb_size) ||
-			    (virtio_mem_sbm_unplug && have > want &&
-			     have - want >= vm->geo.sb_size))
+			    (have > want && have - want >= vm->geo.sb_size))
 				vmh_fail(h, "worker said done at 0x%llx plugged, 0x%llx requested",
 					 (unsigned long long)have,
 					 (unsigned long long)want);

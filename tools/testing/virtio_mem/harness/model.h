@@ -127,11 +127,6 @@ bool vmh_break(const char *name);
 
 /* Module parameter of virtio_mem_core.c, which the harness owns here. */
 extern bool virtio_mem_unplug_online;
-/* Present in drivers that can unplug; weak so older ones link too. */
-int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
-	__attribute__((weak));
-/* Proposed fix (see README): re-add blocks a failed add left plugged. */
-int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm) __attribute__((weak));
 
 u64 vmh_rand(struct vmh *h);
 unsigned int vmh_pct(struct vmh *h);	/* uniform 0..99 */

@@ -413,8 +413,6 @@ static bool policy_unplug_order(void)
 	struct virtio_mem_sbm sbm;
 	unsigned long n, i;
 
-	if (!virtio_mem_sbm_unplug_order)
-		return true;	/* a driver without unplug */
 	EXPECT(vmu_build(&sbm, FIRST, FIRST + 7, 8, pic), "build");
 	n = virtio_mem_sbm_unplug_order(&sbm, free_sbs, true, cand, 8);
 	EXPECT(n == ARRAY_SIZE(expect_all), "expect %zu candidates, got %lu",
@@ -458,8 +456,6 @@ static bool policy_may_take(void)
 	};
 	unsigned int i;
 
-	if (!virtio_mem_may_take)
-		return true;
 	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		EXPECT(virtio_mem_may_take(rows[i].available, rows[i].size,
 					   rows[i].floor) == rows[i].expect,

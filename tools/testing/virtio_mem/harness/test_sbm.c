@@ -177,8 +177,6 @@ static bool sbm_emptied_plugged_block_becomes_unused(void)
 {
 	struct vmh_params p;
 
-	if (!virtio_mem_sbm_unplug)
-		return true;
 	params(&p);
 	EXPECT(setup(&p), "setup");
 	H.mm.add_fail_next = 1;
@@ -301,8 +299,6 @@ static bool sbm_unplug_takes_offline_memory_first(void)
 {
 	struct vmh_params p;
 
-	if (!virtio_mem_sbm_unplug)
-		return true;
 	params(&p);
 	EXPECT(setup(&p), "setup");
 	H.mm.used_pct = 50;
@@ -324,8 +320,6 @@ static bool sbm_unplug_online_off_keeps_online_memory(void)
 {
 	struct vmh_params p;
 
-	if (!virtio_mem_sbm_unplug)
-		return true;
 	params(&p);
 	EXPECT(setup(&p), "setup");
 	vmh_host_resize(&H, 256 * MiB);
@@ -345,8 +339,6 @@ static bool sbm_oom_guard_stops_unplug(void)
 {
 	struct vmh_params p;
 
-	if (!virtio_mem_sbm_unplug)
-		return true;
 	params(&p);
 	EXPECT(setup(&p), "setup");
 	H.mm.used_pct = 100;	/* every subblock in use: nothing free */

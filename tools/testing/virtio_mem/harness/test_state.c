@@ -347,8 +347,6 @@ static bool state_find_plugged_rev(void)
 	struct virtio_mem_sbm sbm;
 	unsigned int i, sb, count;
 
-	if (!virtio_mem_sbm_find_plugged_rev)
-		return true;	/* a driver without unplug */
 	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		const char *pic[] = { rows[i].pic, NULL };
 

@@ -41,20 +41,6 @@ bool vmu_build(struct virtio_mem_sbm *sbm, unsigned long first_mb_id,
 const char *vmu_render(const struct virtio_mem_sbm *sbm, char *buf,
 		       size_t len);
 
-/* Present only in drivers that can unplug: weak, tests skip without. */
-unsigned int virtio_mem_sbm_find_plugged_rev(const struct virtio_mem_sbm *sbm,
-					     unsigned long mb_id,
-					     unsigned int before,
-					     unsigned int *count)
-	__attribute__((weak));
-unsigned long
-virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
-			    const u16 *free_sbs, bool unplug_online,
-			    struct virtio_mem_sbm_candidate *out,
-			    unsigned long max) __attribute__((weak));
-bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
-	__attribute__((weak));
-
 /* Set by a case that needs cleaning up even when it fails early. */
 extern void (*vmu_after_case)(void);
 
