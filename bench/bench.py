@@ -65,6 +65,11 @@ def scenarios(quick):
              cmdline=MOVABLE, pre=GiB, req=0, cap=cap_small),
         dict(key='unplug_1g_normal', title='unplug 1 GiB -> 0, idle, normal',
              cmdline=NORMAL, pre=GiB, req=0, cap=cap_small),
+        # The same while the guest starts a few processes every second
+        # (the bench asking for MemTotal with a command each time).
+        dict(key='unplug_1g_normal_busy',
+             title='unplug 1 GiB -> 0, normal, guest busy',
+             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small, busy=True),
         # The same with nothing at all running in the guest from the plug
         # to the end (QMP only), a few times: how often does all go?
         dict(key='zero_normal_quiet',
@@ -107,6 +112,45 @@ def human(n):
 
 # ---------------------------------------------------------------- one run
 
+# Watches MemTotal from inside the guest without starting a process: only
+# shell builtins in the loop, a FIFO nobody writes to as the 0.1 s sleep, and
+# each change printed on the console (ttyS0), which the host reads from the
+# console log. A process per sample (what "busy" rows do) puts page tables
+# and slab into ZONE_NORMAL while the driver is emptying it.
+MONITOR = r"""
+exec 4<>/tmp/.mt-tick
+prev=
+while :; do
+	while read -r k v u; do
+		[ "$k" = MemTotal: ] && break
+	done </proc/meminfo
+	if [ "$v" != "$prev" ]; then
+		echo "@@MT $v@@" >/dev/ttyS0
+		prev=$v
+	fi
+	read -t 0.1 x <&4
+done
+"""
+MT_RE = re.compile(r'@@MT (\d+)@@')
+
+
+def start_monitor(vm):
+    """Start MONITOR in the background; wait for its first line."""
+    vm.check("mkfifo /tmp/.mt-tick && cat >/tmp/mt.sh <<'EOF'%sEOF" % MONITOR)
+    vm.check('sh /tmp/mt.sh </dev/null >/dev/null 2>&1 &')
+    vm.wait(lambda: MT_RE.search(vm.console()), 30,
+            what='the MemTotal monitor', interval=0.2)
+
+
+def sample_monitored(vm, base):
+    """Like sample(), with MemTotal from MONITOR's last console line."""
+    size = vm.plugged('vm0')
+    t = time.monotonic()
+    seen = MT_RE.findall(vm.console())
+    t2 = time.monotonic()
+    return t, size, int(seen[-1]) * 1024 - base if seen else None, t2
+
+
 def sample(vm, base):
     """(t, plugged bytes, MemTotal growth since boot in bytes or None, t2).
 
@@ -122,13 +166,13 @@ def sample(vm, base):
     return t, size, mt, time.monotonic()
 
 
-def wait_setup(vm, base, want, timeout=120):
+def wait_setup(vm, base, want, sampler, timeout=120):
     """Untimed set-up plug: wait until size and MemTotal both show @want."""
     vm.set_requested('vm0', want)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         vm.alive()
-        _, size, mt, _ = sample(vm, base)
+        _, size, mt, _ = sampler(vm, base)
         if size == want and mt == want:
             return
         time.sleep(0.2)
@@ -161,7 +205,7 @@ def measure_quiet(vm, base, req, cap):
     return summarize(samples, req, time.monotonic() - t0)
 
 
-def measure(vm, base, req, cap, stall=62.0):
+def measure(vm, base, req, cap, stall=62.0, sampler=sample_monitored):
     """Ask for @req and sample until size and MemTotal agree on it.
 
     Stops at @cap seconds, or when neither the size nor MemTotal changed for
@@ -173,7 +217,7 @@ def measure(vm, base, req, cap, stall=62.0):
     prev = None
     while True:
         vm.alive()
-        t, size, mt, t2 = sample(vm, base)
+        t, size, mt, t2 = sampler(vm, base)
         samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
         if (size, mt) != prev:
             last_change = t
@@ -277,13 +321,16 @@ def run_one(kver, driver, module, sc, logdir, verbose):
         res['boot_s'] = round(vm.boot_time, 1)
         base = vm.memtotal_kb() * 1024
         res['base_memtotal'] = base
+        sampler = sample if sc.get('busy') else sample_monitored
+        if sampler is sample_monitored and not sc.get('quiet'):
+            start_monitor(vm)
         if sc['pre']:
             t = time.monotonic()
             if sc.get('quiet'):
                 vm.set_requested('vm0', sc['pre'])
                 vm.wait_plugged('vm0', sc['pre'], 120)
             else:
-                wait_setup(vm, base, sc['pre'])
+                wait_setup(vm, base, sc['pre'], sampler)
             res['setup_s'] = round(time.monotonic() - t, 1)
             time.sleep(SETTLE)
         if sc.get('workload'):
@@ -291,7 +338,8 @@ def run_one(kver, driver, module, sc, logdir, verbose):
         if sc.get('quiet'):
             res.update(measure_quiet(vm, base, sc['req'], sc['cap']))
         else:
-            res.update(measure(vm, base, sc['req'], sc['cap']))
+            res.update(measure(vm, base, sc['req'], sc['cap'],
+                               sampler=sampler))
         if sc.get('workload'):
             res['memfill'] = finish_workload(vm)
         try:
