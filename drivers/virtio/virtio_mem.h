@@ -73,6 +73,8 @@ struct virtio_mem {
 	 * sysfs objects of the next blocks cannot land in them.
 	 */
 	struct virtio_mem_sbm_hold hold;
+	/* SBM: a memory block was added with its memmap on itself. Worker. */
+	bool memmap_on_memory_seen;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -130,6 +132,7 @@ void virtio_mem_vq_done(struct virtqueue *vq);
 int virtio_mem_mm_register(struct virtio_mem *vm);
 void virtio_mem_mm_unregister(struct virtio_mem *vm);
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
+void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm);
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size);
@@ -182,7 +185,9 @@ virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff, u64 unit)
 		.nr_sbs = div64_u64(diff, unit),
 		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
 		.offline_limit = vm->offline_limit,
-		.memmap_per_mb = virtio_mem_mm_memmap_size(vm->geo.mb_size),
+		/* Nothing when each block carries its own memmap. */
+		.memmap_per_mb = vm->sbm.memmap_sbs ? 0 :
+				 virtio_mem_mm_memmap_size(vm->geo.mb_size),
 	};
 }
 

@@ -9,6 +9,7 @@
 #define _VIRTIO_MEM_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/page-flags.h>
 
@@ -79,6 +80,27 @@ static inline void virtio_mem_compat_going_offline(struct page *page,
 						   unsigned long nr_pages,
 						   bool going)
 {
+}
+#endif
+
+/*
+ * memmap_on_memory. By 6.12, mhp_supports_memmap_on_memory() takes no
+ * arguments and is exported (for dax/kmem), and adding memory with
+ * MHP_MEMMAP_ON_MEMORY quietly falls back to a normal memmap where the
+ * kernel does not offer it. In 6.1 nothing tells a module, and such an
+ * add fails with -EINVAL: answer "maybe" and let the first add find out
+ * (virtio_mem_mm_add_mb()). The changes landed between the two; 6.12 is
+ * the first supported kernel with them, so that is the cutoff here.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline bool virtio_mem_compat_memmap_on_memory(void)
+{
+	return true;
+}
+#else
+static inline bool virtio_mem_compat_memmap_on_memory(void)
+{
+	return mhp_supports_memmap_on_memory();
 }
 #endif
 

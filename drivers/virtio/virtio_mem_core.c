@@ -57,6 +57,7 @@
 #endif
 
 #include "virtio_mem.h"
+#include "virtio_mem_compat.h"
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/virtio_mem.h>
@@ -134,6 +135,11 @@ static unsigned long virtio_mem_bbm_block_size;
 module_param_named(bbm_block_size, virtio_mem_bbm_block_size, ulong, 0444);
 MODULE_PARM_DESC(bbm_block_size,
 		 "Big block size in bytes in Big Block Mode: a power of two, at least the device and memory block size (default: the larger of those)");
+
+static bool virtio_mem_memmap_on_memory = true;
+module_param_named(memmap_on_memory, virtio_mem_memmap_on_memory, bool, 0444);
+MODULE_PARM_DESC(memmap_on_memory,
+		 "Sub Block Mode: put the memmap of each memory block on the block itself where the kernel does it (memory_hotplug.memmap_on_memory=1) (default: on)");
 
 static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_OK] = "ok",
@@ -484,6 +490,15 @@ static int virtio_mem_init(struct virtio_mem *vm)
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	vm->sbm.changed = virtio_mem_mb_state_changed;
 	vm->sbm.owner = vm;
+	/* Small guests: no memmap from the little memory they boot with. */
+	if (rc || !virtio_mem_memmap_on_memory)
+		return rc;
+	if (!virtio_mem_compat_memmap_on_memory())
+		virtio_mem_mm_no_memmap_on_memory(vm);
+	else
+		vm->sbm.memmap_sbs =
+			virtio_mem_memmap_sbs(&vm->geo,
+					      virtio_mem_mm_memmap_size(vm->geo.mb_size));
 	return rc;
 }
 

@@ -224,7 +224,7 @@ static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
 				     unsigned long mb_id)
 {
 	enum virtio_mem_sbm_mb_state state;
-	unsigned int sb_id = 0, count = 0;
+	unsigned int sb_id = 0, count = 0, from;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
@@ -232,11 +232,17 @@ static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 	if (WARN_ON_ONCE(!virtio_mem_sbm_state_online(state)))
 		return;
-	while (virtio_mem_sbm_next_run(&vm->sbm, mb_id, true, &sb_id, &count))
+	while (virtio_mem_sbm_next_run(&vm->sbm, mb_id, true, &sb_id, &count)) {
+		/* Not the memmap: it never was the buddy's to hold. */
+		from = max(sb_id, vm->sbm.memmap_sbs);
+		if (from >= sb_id + count)
+			continue;
 		virtio_mem_mm_fake_online(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
 								      mb_id,
-								      sb_id)),
-					  count * PHYS_PFN(vm->geo.sb_size));
+								      from)),
+					  (sb_id + count - from) *
+					  PHYS_PFN(vm->geo.sb_size));
+	}
 }
 
 /**
@@ -508,10 +514,16 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 
 	if (!virtio_mem_mm_contains(vm, start, size))
 		return NOTIFY_DONE;
-	/* We only ever add whole, aligned memory blocks. */
-	if (WARN_ON_ONCE(size != vm->geo.mb_size || start % vm->geo.mb_size))
-		return NOTIFY_DONE;
+	/*
+	 * We only ever add whole, aligned memory blocks; Linux leaves out the
+	 * memmap at the start when the block carries its own.
+	 */
 	mb_id = virtio_mem_addr_to_mb_id(&vm->geo, start);
+	if (WARN_ON_ONCE(start + size != virtio_mem_mb_addr(&vm->geo, mb_id + 1) ||
+			 (start % vm->geo.mb_size &&
+			  start % vm->geo.mb_size !=
+			  vm->sbm.memmap_sbs * vm->geo.sb_size)))
+		return NOTIFY_DONE;
 
 	switch (action) {
 	case MEM_GOING_OFFLINE:
@@ -598,6 +610,19 @@ void virtio_mem_mm_unregister(struct virtio_mem *vm)
 	unregister_memory_notifier(&vm->memory_notifier);
 }
 
+static int virtio_mem_mm_add(struct virtio_mem *vm, u64 addr, u64 size,
+			     mhp_t flags)
+{
+	lockdep_assert_not_held(&vm->hotplug_mutex);
+	dev_dbg(&vm->vdev->dev, "adding memory 0x%llx-0x%llx%s\n", addr,
+		addr + size - 1,
+		flags & MHP_MEMMAP_ON_MEMORY ? ", memmap on it" : "");
+	return add_memory_driver_managed(vm->mgid, addr, size,
+					 vm->resource_name,
+					 MHP_MERGE_RESOURCE | MHP_NID_IS_MGID |
+					 flags);
+}
+
 /**
  * virtio_mem_mm_add_range() - add memory blocks to Linux
  * @vm: the device
@@ -611,12 +636,7 @@ void virtio_mem_mm_unregister(struct virtio_mem *vm)
  */
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 {
-	lockdep_assert_not_held(&vm->hotplug_mutex);
-	dev_dbg(&vm->vdev->dev, "adding memory 0x%llx-0x%llx\n", addr,
-		addr + size - 1);
-	return add_memory_driver_managed(vm->mgid, addr, size,
-					 vm->resource_name,
-					 MHP_MERGE_RESOURCE | MHP_NID_IS_MGID);
+	return virtio_mem_mm_add(vm, addr, size, 0);
 }
 
 /**
@@ -638,16 +658,55 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 }
 
 /**
+ * virtio_mem_mm_no_memmap_on_memory() - say that the memmap comes from
+ *	existing memory, and how that could change
+ * @vm: the device
+ */
+void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm)
+{
+	dev_info(&vm->vdev->dev,
+		 "the memmap of added memory comes from existing memory (booting with memory_hotplug.memmap_on_memory=1 puts it on the added memory)\n");
+}
+
+/**
  * virtio_mem_mm_add_mb() - add one memory block to Linux
  * @vm: the device
- * @mb_id: the memory block; its plugged subblocks are already marked
+ * @mb_id: the memory block; its plugged subblocks are already marked,
+ *	its memmap subblocks (vm->sbm.memmap_sbs) among them
+ *
+ * Context: the worker, without vm->hotplug_mutex.
  *
  * Return: 0 or the errno of add_memory_driver_managed().
  */
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 {
-	return virtio_mem_mm_add_range(vm, virtio_mem_mb_addr(&vm->geo, mb_id),
-				       vm->geo.mb_size);
+	const u64 addr = virtio_mem_mb_addr(&vm->geo, mb_id);
+	int rc;
+
+	if (!vm->sbm.memmap_sbs)
+		return virtio_mem_mm_add(vm, addr, vm->geo.mb_size, 0);
+	/* The memmap is written during the add: it must be plugged by now. */
+	if (WARN_ON_ONCE(!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, 0,
+							 vm->sbm.memmap_sbs)))
+		return -EINVAL;
+	rc = virtio_mem_mm_add(vm, addr, vm->geo.mb_size, MHP_MEMMAP_ON_MEMORY);
+	if (!rc && !vm->memmap_on_memory_seen) {
+		vm->memmap_on_memory_seen = true;
+		dev_info(&vm->vdev->dev,
+			 "memory blocks carry their own memmap (memmap_on_memory)\n");
+	}
+	if (rc != -EINVAL || vm->memmap_on_memory_seen)
+		return rc;
+	/*
+	 * Before any block got its memmap on itself: this kernel does not
+	 * do it (6.1 without memory_hotplug.memmap_on_memory=1). Carry on
+	 * without, for good.
+	 */
+	virtio_mem_mm_no_memmap_on_memory(vm);
+	mutex_lock(&vm->hotplug_mutex);
+	vm->sbm.memmap_sbs = 0;
+	mutex_unlock(&vm->hotplug_mutex);
+	return virtio_mem_mm_add(vm, addr, vm->geo.mb_size, 0);
 }
 
 /**

@@ -121,6 +121,26 @@ int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
 }
 
 /**
+ * virtio_mem_memmap_sbs() - subblocks that hold a memory block's own memmap
+ * @geo: geometry
+ * @memmap_size: bytes of memmap the kernel puts at the start of a memory
+ *	block added with memmap_on_memory
+ *
+ * Only where the memmap fills exactly the first subblock (x86-64 with the
+ * usual 128 MiB memory blocks and 2 MiB subblocks): then no subblock is
+ * part memmap, part memory for the buddy, and every first plug of a new
+ * block (which starts at subblock 0) covers it.
+ *
+ * Return: 1, or 0 when the memmap must come from elsewhere.
+ */
+unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
+				   u64 memmap_size)
+{
+	return !geo->bbm && geo->sbs_per_mb > 1 &&
+	       memmap_size == geo->sb_size;
+}
+
+/**
  * virtio_mem_geo_init() - cut the device region into memory and subblocks
  * @geo: filled in
  * @cfg: a config that passed virtio_mem_cfg_check()

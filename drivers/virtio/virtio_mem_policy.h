@@ -85,6 +85,8 @@ int virtio_mem_cfg_check(const struct virtio_mem_cfg *cfg, u64 page_size,
 int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
 				const struct virtio_mem_cfg *cfg,
 				struct virtio_mem_cfg_problem *problem);
+unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
+				   u64 memmap_size);
 int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			const struct virtio_mem_cfg *cfg,
 			const struct virtio_mem_limits *limits,

@@ -250,7 +250,8 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 
 /*
  * Unplug plugged subblocks of a block whose memory Linux does not use (not
- * added, offline, or just removed): highest first, at most *@nr_sbs.
+ * added, offline, or just removed): highest first, at most *@nr_sbs, and
+ * not the memmap of a block that is still added.
  *
  * Must be called with vm->hotplug_mutex held.
  */
@@ -258,17 +259,24 @@ static int virtio_mem_sbm_unplug_unused_sbs(struct virtio_mem *vm,
 					    unsigned long mb_id,
 					    unsigned long *nr_sbs)
 {
-	unsigned int sb_id, count;
+	unsigned int sb_id, count, first;
 	int rc;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
+	first = virtio_mem_sbm_first_free_sb(&vm->sbm,
+					     virtio_mem_sbm_get_mb_state(&vm->sbm,
+									 mb_id));
 	while (*nr_sbs) {
 		sb_id = virtio_mem_sbm_find_plugged_rev(&vm->sbm, mb_id,
 							vm->sbm.sbs_per_mb,
 							&count);
-		if (!count)
+		if (!count || sb_id + count <= first)
 			break;
+		if (sb_id < first) {
+			count -= first - sb_id;
+			sb_id = first;
+		}
 		if (count > *nr_sbs) {
 			sb_id += count - *nr_sbs;
 			count = *nr_sbs;
@@ -307,16 +315,22 @@ static int virtio_mem_sbm_removed(struct virtio_mem *vm, unsigned long mb_id,
 	return rc;
 }
 
-/* Is @mb_id added with nothing plugged? Then it should go. */
+/*
+ * Is @mb_id added with nothing plugged but its memmap, and may that go too
+ * (*@nr_sbs)? Then the block should go.
+ */
 static bool virtio_mem_sbm_empty_added(struct virtio_mem *vm,
-				       unsigned long mb_id)
+				       unsigned long mb_id,
+				       unsigned long nr_sbs)
 {
+	unsigned int plugged;
 	bool empty;
 
 	mutex_lock(&vm->hotplug_mutex);
+	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 	empty = virtio_mem_sbm_state_added(virtio_mem_sbm_get_mb_state(&vm->sbm,
 								       mb_id)) &&
-		!virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
+		plugged <= vm->sbm.memmap_sbs && plugged <= nr_sbs;
 	mutex_unlock(&vm->hotplug_mutex);
 	return empty;
 }
@@ -339,6 +353,7 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 					    unsigned long *nr_sbs)
 {
 	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	const unsigned int first = vm->sbm.memmap_sbs;
 	unsigned int sb_id, pass;
 	unsigned long pfn;
 	int rc = 0;
@@ -346,7 +361,7 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	for (pass = 0; pass < 2; pass++) {
-		for (sb_id = vm->sbm.sbs_per_mb; sb_id-- && *nr_sbs;) {
+		for (sb_id = vm->sbm.sbs_per_mb; sb_id-- > first && *nr_sbs;) {
 			if (atomic_read(&vm->config_changed)) {
 				rc = -EAGAIN;
 				goto out;
@@ -383,7 +398,7 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 	}
 	rc = 0;
 	/* Still wanted, still plugged: what is left would not move. */
-	if (*nr_sbs && virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
+	if (*nr_sbs && virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id) > first)
 		rc = -EBUSY;
 out:
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
@@ -432,14 +447,10 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 	if (rc && rc != -EBUSY)
 		return rc;
 
-	if (virtio_mem_sbm_empty_added(vm, mb_id)) {
-		/* Fake-offline pages are skipped when offlining: cheap. */
-		if (!virtio_mem_mm_offline_and_remove_mb(vm, mb_id)) {
-			unsigned long none = 0;
-
-			virtio_mem_sbm_removed(vm, mb_id, &none);
-		}
-	}
+	/* Fake-offline pages are skipped when offlining: cheap. */
+	if (virtio_mem_sbm_empty_added(vm, mb_id, *nr_sbs) &&
+	    !virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
+		return virtio_mem_sbm_removed(vm, mb_id, nr_sbs) ?: rc;
 	return rc;
 }
 

@@ -49,6 +49,10 @@ enum virtio_mem_sbm_mb_state {
  * @next_mb_id: the first memory block that was never used; blocks from
  *	here to @last_mb_id are implicitly UNUSED and cost no memory.
  * @sbs_per_mb: subblocks per memory block (at least 2 in SBM).
+ * @memmap_sbs: leading subblocks of each added memory block that hold its
+ *	own memmap (memmap_on_memory), else 0. They are plugged before the
+ *	block is added, never reach the buddy, and are unplugged only once
+ *	the block is removed again.
  * @nr_mbs_alloc: memory blocks the arrays below have room for.
  * @mb_states: one byte per memory block, indexed by mb_id - first_mb_id.
  * @sb_plugged: one bit per subblock, set when the device has it plugged.
@@ -65,6 +69,7 @@ struct virtio_mem_sbm {
 	unsigned long last_mb_id;
 	unsigned long next_mb_id;
 	unsigned int sbs_per_mb;
+	unsigned int memmap_sbs;
 	unsigned long nr_mbs_alloc;
 	u8 *mb_states;
 	unsigned long *sb_plugged;
@@ -133,6 +138,17 @@ static inline bool virtio_mem_sbm_state_added(enum virtio_mem_sbm_mb_state s)
 static inline bool virtio_mem_sbm_state_online(enum virtio_mem_sbm_mb_state s)
 {
 	return s >= VIRTIO_MEM_SBM_MB_KERNEL && s < VIRTIO_MEM_SBM_MB_COUNT;
+}
+
+/*
+ * The first subblock of a memory block in state @s that may be unplugged
+ * or handed to the buddy: past the memmap while the block is added.
+ */
+static inline unsigned int
+virtio_mem_sbm_first_free_sb(const struct virtio_mem_sbm *sbm,
+			     enum virtio_mem_sbm_mb_state s)
+{
+	return virtio_mem_sbm_state_added(s) ? sbm->memmap_sbs : 0;
 }
 
 /* True for the states of memory blocks that have unplugged subblocks. */

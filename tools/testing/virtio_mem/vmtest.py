@@ -395,6 +395,45 @@ def vmemmap_pressure(ctx):
     ctx.check(rc == 0, 'guest still usable (memfill 64 MiB)', out)
 
 
+@scenario
+def memmap_on_memory(ctx):
+    """512 MiB guest, kernel booted with memory_hotplug.memmap_on_memory=1:
+    each block carries its own memmap, so all 32 GiB go in (the memmap
+    comes from boot memory in vmemmap_pressure and stops it short), MemTotal
+    grows by the plugged size less 2 MiB per block, the guest stays usable,
+    and unplug to 0 takes the blocks, memmap and all. With the module
+    parameter off, the same guest keeps the memmap in boot memory again."""
+    mmm = 'memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1'
+    vm = ctx.vm(devices=[MemDev('vm0', '32G')], boot_mem='512M',
+                cmdline=mmm)
+    d = sysdir(vm, 'vm0')
+    ctx.check(vm.check('cat %s/memmap_on_memory' % d).strip() == '1',
+              'sysfs memmap_on_memory is 1')
+    base_kb = vm.memtotal_kb()
+    if plug_to(ctx, vm, 'vm0', 32 * GiB, timeout=240):
+        nr = len(vm.blocks_in('vm0'))
+        ctx.check(nr == 256, '256 memory blocks added (%d)' % nr)
+        wait_memtotal(ctx, vm, base_kb + (32 * GiB - nr * 2 * MiB) // 1024,
+                      'MemTotal: 32 GiB less 2 MiB of memmap per block')
+        rc, out = vm.run('memfill -o 64')
+        ctx.check(rc == 0, 'guest usable (memfill 64 MiB)', out)
+    vm.set_requested('vm0', 0)
+    final = vm.wait_stable('vm0', quiet=5.0, timeout=240)
+    ctx.check(final == 0, 'unplug to 0 (at %s)' % fmt_size(final))
+    nr = len(vm.blocks_in('vm0'))
+    ctx.check(nr == 0, 'no memory block left (%d)' % nr)
+
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')], boot_mem='512M', cmdline=mmm,
+                modparams='memmap_on_memory=0')
+    d = sysdir(vm, 'vm0')
+    ctx.check(vm.check('cat %s/memmap_on_memory' % d).strip() == '0',
+              'memmap_on_memory=0: sysfs says 0')
+    base_kb = vm.memtotal_kb()
+    if plug_to(ctx, vm, 'vm0', GiB):
+        wait_memtotal(ctx, vm, base_kb + GiB // 1024,
+                      'memmap_on_memory=0: MemTotal grows by all of 1 GiB')
+
+
 # ---------------------------------------------------------------- unplug,
 # sysfs, tracing and Big Block Mode: helpers
 

@@ -135,6 +135,9 @@ static void vmh_check_mm(struct vmh *h)
 		     sb_id++) {
 			plugged = virtio_mem_sbm_test_sb_plugged(sbm, mb_id,
 								 sb_id, 1);
+			/* The memmap's subblocks never are. */
+			if (mb->added && sb_id < sbm->memmap_sbs)
+				plugged = false;
 			if (h->mm.buddy[(mb_id - first) *
 					(h->p.mb_size / h->vm.geo.sb_size) +
 					sb_id] != (mb->online && plugged)) {

@@ -79,6 +79,7 @@ static void read_config(struct reader *r, struct vmh_params *p)
 	p->online = get(r, 1) % VMH_NR_ONLINE;
 	p->qemu_extra = get(r, 1) * bs;
 	p->fc_slot = bs << (get(r, 1) % 4);
+	p->memmap_on_memory = get(r, 1) & 1;
 }
 
 /* What probe would accept must make sense. */

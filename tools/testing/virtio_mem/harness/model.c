@@ -245,6 +245,15 @@ static void vmh_check_unplug(struct vmh *h, u64 addr, u64 size)
 				 (unsigned long long)a);
 			return;
 		}
+		/* The memmap lives there while the block is added. */
+		if (vmh_mb(h, mb_id) && vmh_mb(h, mb_id)->added &&
+		    (a % h->p.mb_size) / sb_size < h->vm.sbm.memmap_sbs) {
+			vmh_fail(h, "UNPLUG 0x%llx+0x%llx: 0x%llx holds the memmap of added mb %lu",
+				 (unsigned long long)addr,
+				 (unsigned long long)size,
+				 (unsigned long long)a, mb_id);
+			return;
+		}
 	}
 	if (h->unplugging && !d->stale &&
 	    d->cfg.plugged_size < size + d->cfg.requested_size)
@@ -475,7 +484,7 @@ static void vmh_release_mb(struct vmh *h, unsigned long mb_id)
 {
 	unsigned long sb;
 
-	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
+	for (sb = h->vm.sbm.memmap_sbs; sb < vmh_sbs_per_mb(h); sb++) {
 		if (!virtio_mem_sbm_test_sb_plugged(&h->vm.sbm, mb_id, sb, 1))
 			continue;
 		if (*vmh_buddy(h, mb_id, sb))
@@ -533,8 +542,8 @@ static void vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
 	mutex_lock(&vm->hotplug_mutex);
 	hold = vm->hold.active && !movable &&
 	       virtio_mem_sbm_hold_add(&vm->hold, mb_id);
-	/* online_pages() -> online_page callback, per subblock */
-	for (sb = 0; sb < vmh_sbs_per_mb(h) && !hold; sb++) {
+	/* online_pages() -> online_page callback, per subblock past the memmap */
+	for (sb = vm->sbm.memmap_sbs; sb < vmh_sbs_per_mb(h) && !hold; sb++) {
 		u8 *b = vmh_buddy(h, mb_id, sb);
 
 		if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb, 1) &&
@@ -670,7 +679,12 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	    state != VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL)
 		vmh_fail(h, "add of mb %lu in driver state %d", mb_id, state);
 
-	if (virtio_mem_mm_kernel_free() <
+	if (vm->sbm.memmap_sbs &&
+	    !virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, 0,
+					    vm->sbm.memmap_sbs))
+		vmh_fail(h, "add of mb %lu with its memmap on its unplugged first subblock",
+			 mb_id);
+	if (!vm->sbm.memmap_sbs && virtio_mem_mm_kernel_free() <
 	    virtio_mem_mm_memmap_size(h->p.mb_size)) {
 		/* vmemmap allocation failure */
 		h->mm.nr_add_fails++;
@@ -838,7 +852,8 @@ u64 virtio_mem_mm_kernel_free(void)
 	for (i = 0; i < vmh_mm_nr(h); i++) {
 		if (!h->mm.mbs[i].added)
 			continue;
-		free = free > memmap ? free - memmap : 0;
+		if (!h->vm.sbm.memmap_sbs)
+			free = free > memmap ? free - memmap : 0;
 		if (!h->mm.mbs[i].online || h->mm.mbs[i].movable)
 			continue;
 		for (sb = 0; sb < nr_sbs; sb++)
@@ -993,6 +1008,10 @@ int vmh_probe(struct vmh *h)
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	if (rc)
 		return rc;
+	if (h->p.memmap_on_memory)
+		vm->sbm.memmap_sbs =
+			virtio_mem_memmap_sbs(&vm->geo,
+					      virtio_mem_mm_memmap_size(vm->geo.mb_size));
 	h->probed = true;
 	h->expect_broken = false;
 	h->fc_race_error = false;

@@ -46,6 +46,7 @@ struct vmh_params {
 	u64 pluggable_end;
 	u64 qemu_extra;		/* QEMU: usable = requested + this */
 	u64 fc_slot;		/* Firecracker: usable rounded to this */
+	bool memmap_on_memory;	/* the kernel puts a block's memmap on it */
 };
 
 /* The device, as the host implements it. */

@@ -76,6 +76,7 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 		p->plugged_size = round_down(vmh_rand_range(h, 1,
 						p->usable_region_size),
 					     p->block_size);
+	p->memmap_on_memory = vmh_pct(h) < 50;
 	p->qemu_extra = vmh_rand_range(h, 0, 4) * 64 * SZ_1M;
 	p->fc_slot = (vmh_rand_range(h, 0, 2) ? 128 : 32) * SZ_1M;
 }
@@ -102,8 +103,9 @@ static void pick_rates(struct vmh *h)
 static void describe(const struct vmh *h, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "host=%s online=%s bs=%lluM addr=0x%llx region=0x%llx usable=0x%llx requested=0x%llx plugged=0x%llx pluggable_end=0x%llx",
+		 "host=%s online=%s%s bs=%lluM addr=0x%llx region=0x%llx usable=0x%llx requested=0x%llx plugged=0x%llx pluggable_end=0x%llx",
 		 host_names[h->p.host], online_names[h->p.online],
+		 h->p.memmap_on_memory ? " memmap_on_memory" : "",
 		 (unsigned long long)(h->p.block_size >> 20),
 		 (unsigned long long)h->p.addr,
 		 (unsigned long long)h->p.region_size,

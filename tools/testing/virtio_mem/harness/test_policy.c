@@ -594,7 +594,41 @@ static bool policy_decide(void)
 	return true;
 }
 
+/* memmap_on_memory only where the memmap is exactly the first subblock. */
+static bool policy_memmap_sbs(void)
+{
+	static const struct {
+		const char *what;
+		struct virtio_mem_geo geo;
+		u64 memmap;
+		unsigned int sbs;	/* expect */
+	} rows[] = {
+		{ "128 MiB blocks, 2 MiB subblocks, 2 MiB memmap",
+		  { .mb_size = 128 * MiB, .sb_size = 2 * MiB, .sbs_per_mb = 64 },
+		  2 * MiB, 1 },
+		{ "4 MiB subblocks: half memmap, half memory",
+		  { .mb_size = 128 * MiB, .sb_size = 4 * MiB, .sbs_per_mb = 32 },
+		  2 * MiB, 0 },
+		{ "2 GiB blocks: a 32 MiB memmap over 16 subblocks",
+		  { .mb_size = 2 * GiB, .sb_size = 2 * MiB, .sbs_per_mb = 1024 },
+		  32 * MiB, 0 },
+		{ "Big Block Mode",
+		  { .mb_size = 128 * MiB, .sb_size = 2 * MiB, .sbs_per_mb = 64,
+		    .bbm = true },
+		  2 * MiB, 0 },
+	};
+	unsigned int i, got;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		got = virtio_mem_memmap_sbs(&rows[i].geo, rows[i].memmap);
+		EXPECT(got == rows[i].sbs, "%s: expect %u, got %u",
+		       rows[i].what, rows[i].sbs, got);
+	}
+	return true;
+}
+
 const struct vmu_case vmu_policy_cases[] = {
+	{ "policy: memmap_on_memory subblocks", policy_memmap_sbs },
 	{ "policy: the worker's retry policy", policy_decide },
 	{ "policy: Big Block Mode geometry, plug and unplug order",
 	  policy_bbm },

@@ -380,6 +380,60 @@ static bool sbm_remove_all_gives_everything_back(void)
 	return true;
 }
 
+/*
+ * memmap_on_memory: each added block carries its memmap in subblock 0,
+ * which must be plugged before the add (the model fails the add if not),
+ * never reaches the buddy, and goes only with the block.
+ *   130 MiB, kernel zone, kernel memory for no memmap at all: expect
+ *   K:full, K:#....... (the second block is its memmap only).
+ *   -> 128 MiB: expect the second block removed and unplugged.
+ *   -> 64 MiB, block offline first: expect O:#...: 32 subblocks
+ *   unplugged from the top, the memmap kept while the block is added.
+ *   -> 0: expect nothing added, nothing plugged.
+ */
+static bool sbm_memmap_on_memory_stays_with_its_block(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	p.memmap_on_memory = true;
+	p.online = VMH_ONLINE_KERNEL;
+	EXPECT(setup(&p), "setup");
+	EXPECT(H.vm.sbm.memmap_sbs == 1, "expect 1 memmap subblock, got %u",
+	       H.vm.sbm.memmap_sbs);
+	/* A small guest: no room for a memmap, just for the margin. */
+	H.mm.kernel_free_base = VIRTIO_MEM_MEMMAP_MARGIN + MiB;
+	vmh_host_resize(&H, 130 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 130 * MiB, "expect 130 MiB plugged");
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_KERNEL &&
+	       st(1) == VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL &&
+	       virtio_mem_sbm_nr_sb_plugged(&H.vm.sbm, MB0 + 1) == 1,
+	       "expect K:full and K with only its memmap, got %d %d", st(0),
+	       st(1));
+
+	vmh_host_resize(&H, 128 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 128 * MiB && st(1) == VIRTIO_MEM_SBM_MB_UNUSED,
+	       "expect the memmap-only block gone, got state %d, 0x%llx plugged",
+	       st(1), (unsigned long long)vmh_drv_plugged(&H));
+
+	EXPECT(!vmh_user_offline(&H, MB0), "offline mb 32");
+	vmh_host_resize(&H, 64 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL &&
+	       virtio_mem_sbm_test_sb_plugged(&H.vm.sbm, MB0, 0, 32) &&
+	       vmh_drv_plugged(&H) == 64 * MiB,
+	       "expect O:#... with subblocks 0-31, got state %d, 0x%llx plugged",
+	       st(0), (unsigned long long)vmh_drv_plugged(&H));
+
+	vmh_host_resize(&H, 0);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!vmh_drv_plugged(&H) && st(0) == VIRTIO_MEM_SBM_MB_UNUSED,
+	       "expect all gone, got state %d", st(0));
+	return teardown();
+}
+
 const struct vmu_case vmu_sbm_cases[] = {
 	{ "sbm: plug fills blocks in order",
 	  sbm_plug_fills_blocks_in_order },
@@ -406,5 +460,7 @@ const struct vmu_case vmu_sbm_cases[] = {
 	{ "sbm: OOM guard stops unplug", sbm_oom_guard_stops_unplug },
 	{ "sbm: remove_all gives everything back",
 	  sbm_remove_all_gives_everything_back },
+	{ "sbm: memmap_on_memory: the memmap subblock stays with its block",
+	  sbm_memmap_on_memory_stays_with_its_block },
 	{ NULL, NULL }
 };
