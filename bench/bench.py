@@ -80,6 +80,12 @@ def scenarios(quick):
              % (wl_pre // GiB),
              cmdline=MOVABLE, pre=wl_pre, req=GiB, cap=cap_big,
              workload=0.45),
+        # A small guest asked for much more than its boot memory can hold
+        # the memmap of, with the kernel offering memmap_on_memory.
+        dict(key='small_guest',
+             title='512 MiB guest: plug 0 -> 32 GiB, memmap_on_memory=1',
+             cmdline=MOVABLE + ' memory_hotplug.memmap_on_memory=1',
+             pre=0, req=32 * GiB, cap=120, boot_mem='512M', dev_size='32G'),
         # Big Block Mode: device blocks of 512 MiB, four memory blocks each.
         dict(key='bbm512_plug', title='512 MiB blocks: plug 0 -> 8 GiB',
              cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='512M'),
@@ -301,6 +307,21 @@ def finish_workload(vm):
     return res
 
 
+def memmap_on_memory(vm, res):
+    """Where each block carries its memmap (our sysfs says so), MemTotal
+    grows by the plugged size less 1/64 (2 MiB per 128 MiB): "MemTotal
+    agrees" is measured against that."""
+    rc, out = vm.run('cat /sys/bus/virtio/devices/virtio*/virtio_mem/'
+                     'memmap_on_memory 2>/dev/null', timeout=30)
+    res['memmap_on_memory'] = rc == 0 and out.strip() == '1'
+    if not res['memmap_on_memory']:
+        return
+    final = res['final_plugged']
+    res['t_memtotal'] = next((t2 for _, s, m, t2 in res['samples']
+                              if s == final and m == final - final // 64),
+                             None)
+
+
 def oom_kills(text):
     kills = len([l for l in text.splitlines() if OOM_RE.search(l)])
     return max(kills, len([l for l in text.splitlines()
@@ -311,9 +332,9 @@ def run_one(kver, driver, module, sc, logdir, verbose):
     name = '%s-%s' % (driver, sc['key'])
     res = {'driver': driver, 'scenario': sc['key'], 'log': None}
     vm = VM(kver, module, name=name, logdir=logdir, verbose=verbose,
-            devices=[MemDev('vm0', '16G',
+            devices=[MemDev('vm0', sc.get('dev_size', '16G'),
                             block_size=sc.get('block_size', '2M'))],
-            boot_mem='1G', smp=2, cmdline=sc['cmdline'])
+            boot_mem=sc.get('boot_mem', '1G'), smp=2, cmdline=sc['cmdline'])
     res['log'] = os.path.relpath(vm.log_path, REPO)
     t_start = time.monotonic()
     try:
@@ -342,6 +363,8 @@ def run_one(kver, driver, module, sc, logdir, verbose):
                                sampler=sampler))
         if sc.get('workload'):
             res['memfill'] = finish_workload(vm)
+        if sc.get('boot_mem'):
+            memmap_on_memory(vm, res)
         try:
             text = vm.dmesg()
         except VMError:
@@ -451,6 +474,10 @@ def notes(result):
             if r.get('error'):
                 out.append('- %s: **error** %s (console: `%s`)'
                            % (tag, r['error'], r['log']))
+            if r.get('memmap_on_memory'):
+                out.append('- %s: memory blocks carry their own memmap: '
+                           '"MemTotal agrees" means MemTotal grew by the '
+                           'plugged size less 1/64' % tag)
             if r.get('console_problems'):
                 only_oom = r.get('console_oom_report') and all(
                     'Call Trace' in l for l in r['console_problems'])
