@@ -406,6 +406,75 @@ out:
 }
 
 /*
+ * Kernel zones: take the runs of free subblocks of @mb_id, highest first,
+ * at most *@nr_sbs, one alloc_contig_range() and one request per run.
+ */
+static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
+					   unsigned long mb_id,
+					   unsigned long *nr_sbs)
+{
+	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	unsigned int end, sb_id = vm->sbm.sbs_per_mb;
+	enum virtio_mem_sbm_mb_state state;
+	unsigned long pfn;
+	int rc = 0;
+
+	mutex_lock(&vm->hotplug_mutex);
+	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+	if (state != VIRTIO_MEM_SBM_MB_KERNEL &&
+	    state != VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL)
+		goto out;
+	while (*nr_sbs && sb_id > vm->sbm.memmap_sbs) {
+		/* [sb_id, end): plugged subblocks that look free. */
+		end = sb_id;
+		while (sb_id > vm->sbm.memmap_sbs && end - sb_id < *nr_sbs &&
+		       virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id - 1,
+						      1) &&
+		       virtio_mem_mm_range_free(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
+									    mb_id,
+									    sb_id - 1)),
+						sb_pages))
+			sb_id--;
+		if (sb_id == end) {
+			sb_id--;
+			continue;
+		}
+		if (atomic_read(&vm->config_changed)) {
+			rc = -EAGAIN;
+			break;
+		}
+		if (!virtio_mem_sbm_may_take(vm, (u64)(end - sb_id) *
+					     vm->geo.sb_size)) {
+			rc = -ENOBUFS;
+			break;
+		}
+		pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
+		rc = virtio_mem_mm_fake_offline(pfn, (end - sb_id) * sb_pages);
+		trace_virtio_mem_fake_offline(vm->vdev->index, pfn,
+					      (end - sb_id) * sb_pages, rc);
+		if (rc == -EBUSY) {
+			/* Not free after all: the next pass migrates. */
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, end - sb_id);
+		if (rc) {
+			virtio_mem_mm_fake_online(pfn, (end - sb_id) * sb_pages);
+			break;
+		}
+		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id,
+						end - sb_id);
+		*nr_sbs -= end - sb_id;
+	}
+	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
+out:
+	mutex_unlock(&vm->hotplug_mutex);
+	return rc;
+}
+
+/*
  * Unplug what we can of one memory block, at most *@nr_sbs subblocks;
  * remove the block from Linux once nothing in it is plugged.
  */
@@ -470,8 +539,8 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 {
 	unsigned long nr_sbs = div64_u64(diff, vm->geo.sb_size);
 	struct virtio_mem_sbm_candidate *cand;
-	unsigned long i, n, nr_mbs, mb_id, pfn;
-	unsigned int sb_id;
+	unsigned long i, n, nr_mbs, mb_id, pfn, want;
+	unsigned int sb_id, plugged;
 	bool busy = false;
 	u16 *free_sbs;
 	int rc = 0;
@@ -509,6 +578,29 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 					cand, nr_mbs);
 	mutex_unlock(&vm->hotplug_mutex);
 
+	/*
+	 * Unplugging all of it: kernel-zone blocks first give up what is free,
+	 * all of them, before any block is offlined or migrated. That takes
+	 * long and starts kernel threads, whose stacks and slab would
+	 * otherwise land in the free memory of the blocks still to come, and
+	 * pin them there. (When some memory stays, whatever got pinned can
+	 * simply be part of what stays; the sweep is slower than offlining
+	 * free blocks whole, so it is not done then.)
+	 */
+	mutex_lock(&vm->hotplug_mutex);
+	want = nr_sbs >= vm->sbm.nr_sbs_plugged ? nr_sbs : 0;
+	mutex_unlock(&vm->hotplug_mutex);
+	for (i = 0; i < n && want; i++) {
+		mutex_lock(&vm->hotplug_mutex);
+		plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, cand[i].mb_id);
+		mutex_unlock(&vm->hotplug_mutex);
+		if (plugged > want)
+			continue;
+		want -= plugged;
+		rc = virtio_mem_sbm_unplug_free_runs(vm, cand[i].mb_id, &nr_sbs);
+		if (rc)
+			goto out;
+	}
 	for (i = 0; i < n && nr_sbs; i++) {
 		if (atomic_read(&vm->config_changed)) {
 			rc = -EAGAIN;
