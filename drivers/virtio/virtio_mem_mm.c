@@ -510,6 +510,7 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	const u64 start = PFN_PHYS(mhp->start_pfn);
 	const u64 size = PFN_PHYS(mhp->nr_pages);
 	unsigned long mb_id;
+	u64 offset;
 	bool movable;
 
 	if (!virtio_mem_mm_contains(vm, start, size))
@@ -519,10 +520,10 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	 * memmap at the start when the block carries its own.
 	 */
 	mb_id = virtio_mem_addr_to_mb_id(&vm->geo, start);
+	offset = start - virtio_mem_mb_addr(&vm->geo, mb_id);
 	if (WARN_ON_ONCE(start + size != virtio_mem_mb_addr(&vm->geo, mb_id + 1) ||
-			 (start % vm->geo.mb_size &&
-			  start % vm->geo.mb_size !=
-			  vm->sbm.memmap_sbs * vm->geo.sb_size)))
+			 (offset && offset != READ_ONCE(vm->sbm.memmap_sbs) *
+					      vm->geo.sb_size)))
 		return NOTIFY_DONE;
 
 	switch (action) {
@@ -681,13 +682,19 @@ void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm)
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 {
 	const u64 addr = virtio_mem_mb_addr(&vm->geo, mb_id);
+	unsigned int memmap_sbs;
+	bool plugged;
 	int rc;
 
-	if (!vm->sbm.memmap_sbs)
+	mutex_lock(&vm->hotplug_mutex);
+	memmap_sbs = vm->sbm.memmap_sbs;
+	plugged = !memmap_sbs ||
+		  virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, 0, memmap_sbs);
+	mutex_unlock(&vm->hotplug_mutex);
+	if (!memmap_sbs)
 		return virtio_mem_mm_add(vm, addr, vm->geo.mb_size, 0);
 	/* The memmap is written during the add: it must be plugged by now. */
-	if (WARN_ON_ONCE(!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, 0,
-							 vm->sbm.memmap_sbs)))
+	if (WARN_ON_ONCE(!plugged))
 		return -EINVAL;
 	rc = virtio_mem_mm_add(vm, addr, vm->geo.mb_size, MHP_MEMMAP_ON_MEMORY);
 	if (!rc && !vm->memmap_on_memory_seen) {
@@ -704,7 +711,7 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	 */
 	virtio_mem_mm_no_memmap_on_memory(vm);
 	mutex_lock(&vm->hotplug_mutex);
-	vm->sbm.memmap_sbs = 0;
+	WRITE_ONCE(vm->sbm.memmap_sbs, 0);
 	mutex_unlock(&vm->hotplug_mutex);
 	return virtio_mem_mm_add(vm, addr, vm->geo.mb_size, 0);
 }

@@ -335,11 +335,59 @@ static bool virtio_mem_sbm_empty_added(struct virtio_mem *vm,
 	return empty;
 }
 
+/* Does plugged subblock @sb_id of @mb_id look free (no migration needed)? */
+static bool virtio_mem_sbm_sb_free(struct virtio_mem *vm, unsigned long mb_id,
+				   unsigned int sb_id)
+{
+	return virtio_mem_mm_range_free(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
+								    mb_id,
+								    sb_id)),
+					PHYS_PFN(vm->geo.sb_size));
+}
+
 /* Check the OOM guard before taking @size bytes of online memory. */
 static bool virtio_mem_sbm_may_take(struct virtio_mem *vm, u64 size)
 {
 	return virtio_mem_may_take(virtio_mem_mm_available(), size,
 				   virtio_mem_unplug_floor());
+}
+
+/*
+ * Take @count plugged subblocks of online @mb_id from Linux and unplug them:
+ * the OOM guard, fake offline, the request; given back if the request fails.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ *
+ * Return: 0; -EBUSY if Linux would not give them up; -ENOBUFS at the OOM
+ * guard; else the errno of the allocation or the request.
+ */
+static int virtio_mem_sbm_take_and_unplug(struct virtio_mem *vm,
+					  unsigned long mb_id,
+					  unsigned int sb_id,
+					  unsigned int count)
+{
+	const unsigned long pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id,
+							       sb_id));
+	const unsigned long nr_pages = count * PHYS_PFN(vm->geo.sb_size);
+	int rc;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (!virtio_mem_sbm_may_take(vm, (u64)count * vm->geo.sb_size))
+		return -ENOBUFS;
+	rc = virtio_mem_mm_fake_offline(pfn, nr_pages);
+	trace_virtio_mem_fake_offline(vm->vdev->index, pfn, nr_pages, rc);
+	if (rc) {
+		atomic64_inc(&vm->stats.fake_offline_failures);
+		return rc;
+	}
+	rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
+	if (rc) {
+		virtio_mem_mm_fake_online(pfn, nr_pages);
+		return rc;
+	}
+	virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id, count);
+	return 0;
 }
 
 /*
@@ -352,10 +400,8 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 					    unsigned long mb_id,
 					    unsigned long *nr_sbs)
 {
-	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
 	const unsigned int first = vm->sbm.memmap_sbs;
 	unsigned int sb_id, pass;
-	unsigned long pfn;
 	int rc = 0;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
@@ -369,30 +415,13 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 			if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id,
 							    sb_id, 1))
 				continue;
-			pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id,
-							  sb_id));
-			if (!pass && !virtio_mem_mm_range_free(pfn, sb_pages))
+			if (!pass && !virtio_mem_sbm_sb_free(vm, mb_id, sb_id))
 				continue;
-			if (!virtio_mem_sbm_may_take(vm, vm->geo.sb_size)) {
-				rc = -ENOBUFS;
-				goto out;
-			}
-			rc = virtio_mem_mm_fake_offline(pfn, sb_pages);
-			trace_virtio_mem_fake_offline(vm->vdev->index, pfn,
-						      sb_pages, rc);
-			if (rc)
-				atomic64_inc(&vm->stats.fake_offline_failures);
+			rc = virtio_mem_sbm_take_and_unplug(vm, mb_id, sb_id, 1);
 			if (rc == -EBUSY)
 				continue;
 			if (rc)
 				goto out;
-			rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, 1);
-			if (rc) {
-				virtio_mem_mm_fake_online(pfn, sb_pages);
-				goto out;
-			}
-			virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id,
-							1);
 			(*nr_sbs)--;
 		}
 	}
@@ -406,17 +435,17 @@ out:
 }
 
 /*
- * Kernel zones: take the runs of free subblocks of @mb_id, highest first,
- * at most *@nr_sbs, one alloc_contig_range() and one request per run.
+ * Kernel zones: take the runs of plugged subblocks of @mb_id that look
+ * free, highest first, at most *@nr_sbs: one alloc_contig_range() and one
+ * request per run. A run that turns out busy is left to the next pass.
  */
 static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
 					   unsigned long mb_id,
 					   unsigned long *nr_sbs)
 {
-	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	const unsigned int first = vm->sbm.memmap_sbs;
 	unsigned int end, sb_id = vm->sbm.sbs_per_mb;
 	enum virtio_mem_sbm_mb_state state;
-	unsigned long pfn;
 	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
@@ -424,17 +453,13 @@ static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
 	if (state != VIRTIO_MEM_SBM_MB_KERNEL &&
 	    state != VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL)
 		goto out;
-	while (*nr_sbs && sb_id > vm->sbm.memmap_sbs) {
-		/* [sb_id, end): plugged subblocks that look free. */
-		end = sb_id;
-		while (sb_id > vm->sbm.memmap_sbs && end - sb_id < *nr_sbs &&
-		       virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id - 1,
-						      1) &&
-		       virtio_mem_mm_range_free(PHYS_PFN(virtio_mem_sb_addr(&vm->geo,
-									    mb_id,
-									    sb_id - 1)),
-						sb_pages))
-			sb_id--;
+	while (*nr_sbs && sb_id > first) {
+		/* The run [sb_id, end) ends below the last one. */
+		for (end = sb_id; sb_id > first && end - sb_id < *nr_sbs &&
+		     virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id - 1,
+						    1) &&
+		     virtio_mem_sbm_sb_free(vm, mb_id, sb_id - 1); sb_id--)
+			;
 		if (sb_id == end) {
 			sb_id--;
 			continue;
@@ -443,29 +468,14 @@ static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
 			rc = -EAGAIN;
 			break;
 		}
-		if (!virtio_mem_sbm_may_take(vm, (u64)(end - sb_id) *
-					     vm->geo.sb_size)) {
-			rc = -ENOBUFS;
-			break;
-		}
-		pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
-		rc = virtio_mem_mm_fake_offline(pfn, (end - sb_id) * sb_pages);
-		trace_virtio_mem_fake_offline(vm->vdev->index, pfn,
-					      (end - sb_id) * sb_pages, rc);
+		rc = virtio_mem_sbm_take_and_unplug(vm, mb_id, sb_id,
+						    end - sb_id);
 		if (rc == -EBUSY) {
-			/* Not free after all: the next pass migrates. */
 			rc = 0;
 			continue;
 		}
 		if (rc)
 			break;
-		rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, end - sb_id);
-		if (rc) {
-			virtio_mem_mm_fake_online(pfn, (end - sb_id) * sb_pages);
-			break;
-		}
-		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id,
-						end - sb_id);
 		*nr_sbs -= end - sb_id;
 	}
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
@@ -539,9 +549,9 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 {
 	unsigned long nr_sbs = div64_u64(diff, vm->geo.sb_size);
 	struct virtio_mem_sbm_candidate *cand;
-	unsigned long i, n, nr_mbs, mb_id, pfn, want;
-	unsigned int sb_id, plugged;
-	bool busy = false;
+	unsigned long i, n, nr_mbs, mb_id;
+	bool busy = false, all;
+	unsigned int sb_id;
 	u16 *free_sbs;
 	int rc = 0;
 
@@ -566,12 +576,10 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 		if (!virtio_mem_sbm_state_online(virtio_mem_sbm_get_mb_state(&vm->sbm,
 									     mb_id)))
 			continue;
-		for (sb_id = 0; sb_id < vm->sbm.sbs_per_mb; sb_id++) {
-			pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id, sb_id));
+		for (sb_id = 0; sb_id < vm->sbm.sbs_per_mb; sb_id++)
 			if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, 1) &&
-			    virtio_mem_mm_range_free(pfn, PHYS_PFN(vm->geo.sb_size)))
+			    virtio_mem_sbm_sb_free(vm, mb_id, sb_id))
 				free_sbs[i]++;
-		}
 	}
 	n = virtio_mem_sbm_unplug_order(&vm->sbm, free_sbs,
 					READ_ONCE(virtio_mem_unplug_online),
@@ -588,15 +596,9 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 	 * free blocks whole, so it is not done then.)
 	 */
 	mutex_lock(&vm->hotplug_mutex);
-	want = nr_sbs >= vm->sbm.nr_sbs_plugged ? nr_sbs : 0;
+	all = nr_sbs >= vm->sbm.nr_sbs_plugged;
 	mutex_unlock(&vm->hotplug_mutex);
-	for (i = 0; i < n && want; i++) {
-		mutex_lock(&vm->hotplug_mutex);
-		plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, cand[i].mb_id);
-		mutex_unlock(&vm->hotplug_mutex);
-		if (plugged > want)
-			continue;
-		want -= plugged;
+	for (i = 0; all && i < n && nr_sbs; i++) {
 		rc = virtio_mem_sbm_unplug_free_runs(vm, cand[i].mb_id, &nr_sbs);
 		if (rc)
 			goto out;

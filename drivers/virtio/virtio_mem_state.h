@@ -52,7 +52,8 @@ enum virtio_mem_sbm_mb_state {
  * @memmap_sbs: leading subblocks of each added memory block that hold its
  *	own memmap (memmap_on_memory), else 0. They are plugged before the
  *	block is added, never reach the buddy, and are unplugged only once
- *	the block is removed again.
+ *	the block is removed again. Set at probe; the worker may clear it
+ *	(WRITE_ONCE, under the lock) before any block carries a memmap.
  * @nr_mbs_alloc: memory blocks the arrays below have room for.
  * @mb_states: one byte per memory block, indexed by mb_id - first_mb_id.
  * @sb_plugged: one bit per subblock, set when the device has it plugged.
