@@ -603,7 +603,8 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 		if (rc)
 			goto out;
 	}
-	for (i = 0; i < n && nr_sbs; i++) {
+	/* After a sweep, the blocks it emptied must go too. */
+	for (i = 0; i < n && (nr_sbs || all); i++) {
 		if (atomic_read(&vm->config_changed)) {
 			rc = -EAGAIN;
 			goto out;

@@ -434,6 +434,45 @@ static bool sbm_memmap_on_memory_stays_with_its_block(void)
 	return teardown();
 }
 
+/*
+ * Kernel zone, nothing in use. Unplugging part of it removes whole blocks
+ * (offlining is the cheap way); unplugging all of it first takes what is
+ * free in every block (fake offline, one run per block), so that nothing
+ * new lands there while blocks are offlined, then removes the emptied ones.
+ *   K:full K:full -> 128 MiB: expect one block gone, nothing fake-offlined.
+ *   -> 0: expect the last block's 64 subblocks fake-offlined, then gone.
+ */
+static bool sbm_unplug_all_takes_free_kernel_memory_first(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	p.online = VMH_ONLINE_KERNEL;
+	EXPECT(setup(&p), "setup");
+	H.mm.used_pct = 0;
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_KERNEL &&
+	       st(1) == VIRTIO_MEM_SBM_MB_KERNEL, "expect K:full K:full");
+
+	vmh_host_resize(&H, 128 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 128 * MiB && !H.mm.nr_fake_offline_sbs,
+	       "expect a block removed whole, got 0x%llx plugged, %lu subblocks fake-offlined",
+	       (unsigned long long)vmh_drv_plugged(&H),
+	       H.mm.nr_fake_offline_sbs);
+
+	vmh_host_resize(&H, 0);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!vmh_drv_plugged(&H) && H.mm.nr_fake_offline_sbs == 64,
+	       "expect all gone after 64 subblocks fake-offlined, got 0x%llx plugged, %lu",
+	       (unsigned long long)vmh_drv_plugged(&H),
+	       H.mm.nr_fake_offline_sbs);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_UNUSED &&
+	       st(1) == VIRTIO_MEM_SBM_MB_UNUSED, "expect both blocks unused, got %d %d", st(0), st(1));
+	return teardown();
+}
+
 const struct vmu_case vmu_sbm_cases[] = {
 	{ "sbm: plug fills blocks in order",
 	  sbm_plug_fills_blocks_in_order },
@@ -460,6 +499,8 @@ const struct vmu_case vmu_sbm_cases[] = {
 	{ "sbm: OOM guard stops unplug", sbm_oom_guard_stops_unplug },
 	{ "sbm: remove_all gives everything back",
 	  sbm_remove_all_gives_everything_back },
+	{ "sbm: unplugging all of it takes free kernel memory first",
+	  sbm_unplug_all_takes_free_kernel_memory_first },
 	{ "sbm: memmap_on_memory: the memmap subblock stays with its block",
 	  sbm_memmap_on_memory_stays_with_its_block },
 	{ NULL, NULL }
