@@ -715,6 +715,10 @@ def unplug_idle(ctx, cmdline, zone):
                       % (what, fmt_size(size), st))
             ctx.check(st == 'ok', '%s: status ok (%s)' % (what, st))
             check_map_vs_memory(ctx, vm, 'vm0', what)
+            if size == 0:
+                left = sorted(vm.blocks_in('vm0'))
+                ctx.check(not left, '%s: no memory block left (%s)'
+                          % (what, left))
         wait_memtotal(ctx, vm, base_kb + size // 1024,
                       '%s (plugged %s)' % (what, fmt_size(size)))
         check_sysfs_vs_qmp(ctx, vm, 'vm0', what)
