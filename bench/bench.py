@@ -85,7 +85,8 @@ def scenarios(quick):
         dict(key='small_guest',
              title='512 MiB guest: plug 0 -> 32 GiB, memmap_on_memory=1',
              cmdline=MOVABLE + ' memory_hotplug.memmap_on_memory=1',
-             pre=0, req=32 * GiB, cap=120, boot_mem='512M', dev_size='32G'),
+             pre=0, req=32 * GiB, cap=120, boot_mem='512M', dev_size='32G',
+             memmap=True),
         # Big Block Mode: device blocks of 512 MiB, four memory blocks each.
         dict(key='bbm512_plug', title='512 MiB blocks: plug 0 -> 8 GiB',
              cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='512M'),
@@ -193,29 +194,14 @@ def sample_quiet(vm, base):
     return t, size, None, t
 
 
-def measure_quiet(vm, base, req, cap):
-    """Ask for @req and watch only the device size (QMP) until it gets
-    there or @cap s pass; then read MemTotal once."""
-    samples = []
-    t0 = time.monotonic()
-    vm.set_requested('vm0', req)
-    while True:
-        vm.alive()
-        t, size, mt, t2 = sample_quiet(vm, base)
-        samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
-        if size == req or t - t0 >= cap:
-            break
-        time.sleep(max(0.0, POLL - (time.monotonic() - t)))
-    t, size, mt, t2 = sample(vm, base)
-    samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
-    return summarize(samples, req, time.monotonic() - t0)
-
-
 def measure(vm, base, req, cap, stall=62.0, sampler=sample_monitored):
     """Ask for @req and sample until size and MemTotal agree on it.
 
     Stops at @cap seconds, or when neither the size nor MemTotal changed for
-    @stall seconds (longer than the distro driver's first 50 s retry)."""
+    @stall seconds (longer than the distro driver's first 50 s retry).
+    With sample_quiet (nothing runs in the guest) it stops on the size
+    alone and reads MemTotal once at the end."""
+    quiet = sampler is sample_quiet
     samples = []
     t0 = time.monotonic()
     vm.set_requested('vm0', req)
@@ -228,12 +214,15 @@ def measure(vm, base, req, cap, stall=62.0, sampler=sample_monitored):
         if (size, mt) != prev:
             last_change = t
             prev = (size, mt)
-        if size == req and mt == req:
+        if size == req and (quiet or mt == req):
             break
         now = time.monotonic()
         if now - t0 >= cap or now - last_change >= stall:
             break
         time.sleep(max(0.0, POLL - (time.monotonic() - t)))
+    if quiet:
+        t, size, mt, t2 = sample(vm, base)
+        samples.append((round(t - t0, 3), size, mt, round(t2 - t0, 3)))
     return summarize(samples, req, time.monotonic() - t0)
 
 
@@ -342,8 +331,9 @@ def run_one(kver, driver, module, sc, logdir, verbose):
         res['boot_s'] = round(vm.boot_time, 1)
         base = vm.memtotal_kb() * 1024
         res['base_memtotal'] = base
-        sampler = sample if sc.get('busy') else sample_monitored
-        if sampler is sample_monitored and not sc.get('quiet'):
+        sampler = (sample_quiet if sc.get('quiet') else
+                   sample if sc.get('busy') else sample_monitored)
+        if sampler is sample_monitored:
             start_monitor(vm)
         if sc['pre']:
             t = time.monotonic()
@@ -356,14 +346,10 @@ def run_one(kver, driver, module, sc, logdir, verbose):
             time.sleep(SETTLE)
         if sc.get('workload'):
             res.update(start_workload(vm, sc['workload']))
-        if sc.get('quiet'):
-            res.update(measure_quiet(vm, base, sc['req'], sc['cap']))
-        else:
-            res.update(measure(vm, base, sc['req'], sc['cap'],
-                               sampler=sampler))
+        res.update(measure(vm, base, sc['req'], sc['cap'], sampler=sampler))
         if sc.get('workload'):
             res['memfill'] = finish_workload(vm)
-        if sc.get('boot_mem'):
+        if sc.get('memmap'):
             memmap_on_memory(vm, res)
         try:
             text = vm.dmesg()
