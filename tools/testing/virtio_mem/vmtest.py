@@ -418,8 +418,10 @@ def memmap_on_memory(ctx):
         rc, out = vm.run('memfill -o 64')
         ctx.check(rc == 0, 'guest usable (memfill 64 MiB)', out)
     vm.set_requested('vm0', 0)
-    final = vm.wait_stable('vm0', quiet=5.0, timeout=240)
-    ctx.check(final == 0, 'unplug to 0 (at %s)' % fmt_size(final))
+    # wait_stable() only waits out growth: it would look mid-unplug.
+    final, st = wait_settled(ctx, vm, 'vm0', timeout=240)
+    ctx.check(final == 0, 'unplug to 0 (at %s, status %s)'
+              % (fmt_size(final), st))
     nr = len(vm.blocks_in('vm0'))
     ctx.check(nr == 0, 'no memory block left (%d)' % nr)
 
