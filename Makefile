@@ -11,10 +11,16 @@
 #   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
 #   make check              lint + unit + build + vmtest, every kernel
+#   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
+#                           kernel built from linux-source-6.12 (cached)
 #   make run                the demo: a guest that follows the host's resizes
 #   make vm [KVER=..]       boot a guest by hand (see tools/testing/virtio_mem)
 
 SUPPORTED_KVERS := 6.12.95+deb12-amd64 6.1.0-50-amd64
+VMCACHE ?= /var/cache/virtio-mem
+export VMCACHE
+# The debug tier's kernel tree (scripts/debug-kernel.sh builds it there).
+DEBUG_KDIR := $(VMCACHE)/debug/linux
 KVER ?= $(firstword $(SUPPORTED_KVERS))
 KDIR ?= /lib/modules/$(KVER)/build
 PYTHON ?= python3
@@ -25,7 +31,7 @@ BUILD := build
 export CONFIG_VIRTIO_MEM := m
 
 .PHONY: all modules modules-all clean clean-tree deps lint unit fuzz coverage \
-	vmtest check run vm bench
+	vmtest check check-debug debug-kernel run vm bench
 
 all: modules
 
@@ -80,6 +86,21 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) modules-all
 	$(MAKE) vmtest
+
+debug-kernel:
+	scripts/debug-kernel.sh
+
+# The module built W=1 against the debug kernel's tree, then the VM suite
+# on that kernel: any lockdep, KASAN or DEBUG_VM report fails a scenario.
+check-debug: deps
+	@set -e; k=$$(scripts/debug-kernel.sh); \
+	echo "== build for $$k"; \
+	$(MAKE) --no-print-directory clean-tree KVER=$$k KDIR=$(DEBUG_KDIR); \
+	$(MAKE) --no-print-directory modules KVER=$$k KDIR=$(DEBUG_KDIR) 2>&1 | \
+		tee $(BUILD)/build-$$k.log; \
+	if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
+		echo "build for $$k has warnings"; exit 1; fi; \
+	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module $(BUILD)/$$k/virtio_mem.ko
 
 run: deps
 	test -f $(BUILD)/$(KVER)/virtio_mem.ko || $(MAKE) modules

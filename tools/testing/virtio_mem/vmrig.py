@@ -61,10 +61,16 @@ CONSOLE_PATTERNS = [
     r'Oops',
     r'general protection fault',
     r'Kernel panic',
-    r'lockdep',
+    # lockdep's reports (its boot banner mentions it by name too).
     r'possible recursive locking',
     r'possible circular locking',
     r'inconsistent lock state',
+    r'DEBUG_LOCKS_WARN_ON',
+    r'bad unlock balance',
+    r'suspicious RCU usage',
+    r'held lock freed',
+    r'lock held when returning to user space',
+    r'INFO: lockdep is turned off',
     r'KASAN',
     r'UBSAN',
     r'Call Trace',
@@ -145,6 +151,10 @@ class Kernel:
                 path, _, rest = line.partition(':')
                 self.deps[self.modname(path)] = (
                     path, [self.modname(p) for p in rest.split()])
+        # A kernel of the debug tier (scripts/debug-kernel.sh).
+        self.debug = self.config.get('CONFIG_KASAN') == 'y'
+        self.slow = int(os.environ.get('VMRIG_SLOW', '3')) if self.debug \
+            else 1
         self.builtin = set()
         p = os.path.join(self.moddir, 'modules.builtin')
         if os.path.exists(p):
@@ -362,10 +372,13 @@ def build_selftests():
     return files
 
 
-def build_initramfs(kernel, module, out, modparams='', load=True):
+def build_initramfs(kernel, module, out, modparams='', load=True,
+                    extra_modules=()):
     """Write the initramfs for one boot to @out.
 
-    @module: path to a virtio_mem.ko (or .ko.xz), or None for none."""
+    @module: path to a virtio_mem.ko (or .ko.xz), or None for none.
+    @extra_modules: more of the kernel's modules, in /lib/vmrig/extra/
+    with their dependencies, for tests to insmod."""
     cp = Cpio()
     for d in ('bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev',
               'tmp', 'root', 'etc', 'lib/vmrig/test', 'sys/kernel/debug'):
@@ -392,6 +405,11 @@ def build_initramfs(kernel, module, out, modparams='', load=True):
         cp.file('lib/vmrig/%s.ko' % m, kernel.module_bytes(m))
     if mod_data:
         cp.file('lib/vmrig/test/virtio_mem.ko', mod_data)
+    if extra_modules:
+        cp.dir('lib/vmrig/extra')
+        for m in kernel.load_order(extra_modules):
+            if m not in base:
+                cp.file('lib/vmrig/extra/%s.ko' % m, kernel.module_bytes(m))
 
     # Selftests.
     for name, data, mode in build_selftests():
@@ -599,7 +617,8 @@ class VM:
     def __init__(self, kver, module='distro', devices=None, boot_mem='1G',
                  smp=2, numa=0, cmdline='', name='vm', logdir=None,
                  modparams='', load_module=True, maxmem_extra='0',
-                 verbose=False, boot_timeout=180, extra_args=()):
+                 verbose=False, boot_timeout=180, extra_args=(),
+                 extra_modules=()):
         self.kernel = Kernel(kver)
         self.kver = kver
         if module == 'distro':
@@ -610,6 +629,18 @@ class VM:
         self.smp = smp
         self.numa = numa
         self.cmdline = cmdline
+        self.extra_modules = list(extra_modules)
+        # The debug tier's kernel (KASAN, lockdep): everything is slower,
+        # 5-level paging trips an early KASAN report that turns lockdep
+        # off under TCG, and KASAN shadows hot-added memory at 1/8 from
+        # the memory the guest has, so it needs that much more.
+        self.debug = self.kernel.debug
+        self.slow = self.kernel.slow
+        if self.debug:
+            self.cmdline = ('no5lvl ' + cmdline).strip()
+            shadow = sum(d.size for d in self.devices) // 8
+            self.boot_mem += 512 * MiB + -(-shadow // (256 * MiB)) * 256 * MiB
+            boot_timeout *= self.slow
         self.name = name
         self.logdir = logdir or os.path.join(BUILD, kver)
         self.modparams = modparams
@@ -677,7 +708,7 @@ class VM:
         self.qmp_path = os.path.join(self.tmpdir, 'qmp.sock')
         initrd = os.path.join(self.tmpdir, 'initramfs.cpio')
         build_initramfs(self.kernel, self.module, initrd, self.modparams,
-                        self.load_module)
+                        self.load_module, self.extra_modules)
         if os.path.exists(self.log_path):
             os.unlink(self.log_path)
         cmd = self.qemu_cmd(initrd)
@@ -745,7 +776,8 @@ class VM:
             print('  guest$ ' + first + (' ...' if '\n' in cmd.strip()
                                           else ''), file=sys.stderr)
         try:
-            rc, out = self.shell.run(cmd, timeout, alive=self.alive)
+            rc, out = self.shell.run(cmd, timeout * self.slow,
+                                     alive=self.alive)
         except VMError:
             # The channel closing usually means QEMU is going away (a
             # panic with -no-reboot): report that, with the console path.
@@ -881,6 +913,7 @@ done''')
 
     def wait_plugged(self, dev_id, size, timeout=120):
         size = parse_size(size)
+        timeout *= self.slow
         return wait_for(lambda: self.plugged(dev_id) == size, timeout,
                         what='%s plugged size == %s (now %s)'
                         % (dev_id, fmt_size(size), 'see log'),
@@ -890,6 +923,7 @@ done''')
         """Wait until @dev_id's plugged size has not grown for @quiet s.
 
         Returns the final size. (A shrinking size counts as stable.)"""
+        timeout *= self.slow
         deadline = time.monotonic() + timeout
         last = self.plugged(dev_id)
         since = time.monotonic()
@@ -910,7 +944,8 @@ done''')
         self.qmp.execute('system_reset')
 
     def wait(self, pred, timeout, what='condition', interval=0.25):
-        return wait_for(pred, timeout, interval, what, alive=self.alive)
+        return wait_for(pred, timeout * self.slow, interval, what,
+                        alive=self.alive)
 
 
 def shell_quote(s):

@@ -344,7 +344,7 @@ done
 echo $n'''
     t0 = time.monotonic()
     onlined = 0
-    deadline = t0 + 240
+    deadline = t0 + 240 * vm.slow
     while vm.plugged('vm0') < 16 * GiB and time.monotonic() < deadline:
         onlined += int(vm.check(online_all).split()[-1])
         time.sleep(0.3)
@@ -512,6 +512,7 @@ def wait_settled(ctx, vm, dev_id, timeout=120, quiet=5.0):
     (plugged, status)."""
     req = vm.requested(dev_id)
     last, since = vm.plugged(dev_id), time.monotonic()
+    timeout *= vm.slow
     deadline = since + timeout
     while True:
         vm.alive()
