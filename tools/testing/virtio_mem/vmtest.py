@@ -870,6 +870,63 @@ def rmmod_insmod(ctx):
                     min_blocks=4)
 
 
+# ---------------------------------------------------------------- notifier
+
+NEI = '/sys/kernel/debug/notifier-error-inject/memory/actions'
+
+
+def nei_set(vm, action, err):
+    vm.check('echo %d >%s/%s/error' % (err, NEI, action))
+
+
+@scenario
+def notifier_refusals(ctx):
+    """A memory notifier called before ours refuses MEM_GOING_OFFLINE and
+    MEM_GOING_ONLINE of a block with holes: we only see MEM_CANCEL_*, which
+    must leave our state alone; afterwards offline, online, unplug to 0."""
+    vm = ctx.vm(devices=[MemDev('vm0', '1G')],
+                cmdline='memhp_default_state=online_movable',
+                extra_modules=['memory_notifier_error_inject'])
+    base_kb = vm.memtotal_kb()
+    # One whole block and one with a single 2 MiB subblock plugged.
+    if not plug_to(ctx, vm, 'vm0', 130 * MiB):
+        return
+    wait_memtotal(ctx, vm, base_kb + 130 * 1024, 'plugged 130M')
+    ids = region_block_ids(vm, 'vm0')
+    blocks = vm.memory_blocks()
+    part = max(i for i in ids if i in blocks)
+    st = '/sys/devices/system/memory/memory%d/state' % part
+    # Priority 1: called before ours (0), so ours never sees MEM_GOING_*.
+    vm.check('insmod /lib/vmrig/extra/notifier_error_inject.ko && '
+             'insmod /lib/vmrig/extra/memory_notifier_error_inject.ko '
+             'priority=1')
+    nei_set(vm, 'MEM_GOING_OFFLINE', -16)
+    rc, out = vm.run('echo offline >%s' % st)
+    ctx.check(rc != 0, 'offline refused by the earlier notifier', out)
+    nei_set(vm, 'MEM_GOING_OFFLINE', 0)
+    rc, out = vm.run('echo offline >%s' % st)
+    ctx.check(rc == 0, 'offline of the block with holes', out)
+    nei_set(vm, 'MEM_GOING_ONLINE', -16)
+    rc, out = vm.run('echo online_movable >%s' % st)
+    ctx.check(rc != 0, 'online refused by the earlier notifier', out)
+    nei_set(vm, 'MEM_GOING_ONLINE', 0)
+    rc, out = vm.run('echo online_movable >%s' % st)
+    ctx.check(rc == 0, 'online again', out)
+    wait_memtotal(ctx, vm, base_kb + 130 * 1024, 'after the refusals')
+    # Once more with everything allowed: our references are as they were.
+    rc, out = vm.run('echo offline >%s && echo online_movable >%s'
+                     % (st, st))
+    ctx.check(rc == 0, 'offline and online once more', out)
+    vm.set_requested('vm0', 0)
+    size, stw = wait_settled(ctx, vm, 'vm0')
+    ctx.check(size == 0, 'unplugged to 0 (at %s, status %s)'
+              % (fmt_size(size), stw))
+    wait_memtotal(ctx, vm, base_kb, 'unplugged')
+    rc, out = vm.run('rmmod memory_notifier_error_inject '
+                     'notifier_error_inject')
+    ctx.check(rc == 0, 'error injection unloaded', out)
+
+
 # ---------------------------------------------------------------- sysfs etc.
 
 @scenario
