@@ -22,6 +22,9 @@
 #include "virtio_mem_state.h"
 #include "virtio_mem_policy.h"
 
+/* No memory block: see struct virtio_mem's @hotplug_mb. */
+#define VIRTIO_MEM_MM_NO_MB		ULONG_MAX
+
 /* Request types and response codes, for the counters. */
 #define VIRTIO_MEM_NR_REQ_TYPES		4
 #define VIRTIO_MEM_NR_RESP_TYPES	4
@@ -31,15 +34,18 @@
  *
  * Locking:
  * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why,
- *   @why_logged and @hold. The memory notifier takes it
- *   when one of our memory blocks starts going online or offline and drops
- *   it when that ends, so the online_page callback and the notifier see a
- *   stable state; never hold it across add_memory_driver_managed() or
- *   offline_and_remove_memory(), which call the notifier.
+ *   @why_logged, @hold, @hotplug_mb and @removing_own
+ *   (and @removing, which it reads). The memory notifier and the
+ *   online_page callback take it for each call; never hold it across
+ *   add_memory_driver_managed() or offline_and_remove_memory(), which call
+ *   both. Between a block's MEM_GOING_* and the event that ends it,
+ *   @hotplug_mb names the block and the worker leaves it alone, so that
+ *   the callback and the notifier see the state it had at MEM_GOING_*.
  * - Requests to the device are sent only by the worker, by probe before
  *   the worker can run, and by remove after it stopped: one at a time, no
  *   lock needed. @req and @resp belong to that one sender.
- * - @removal_lock protects @removing, which stops new work and retries.
+ * - @removal_lock protects @removing, which stops new work and retries;
+ *   remove sets it under @hotplug_mutex too, for the notifier.
  * - @cfg is written by the worker only.
  */
 struct virtio_mem {
@@ -75,6 +81,12 @@ struct virtio_mem {
 	struct virtio_mem_sbm_hold hold;
 	/* SBM: a memory block was added with its memmap on itself. Worker. */
 	bool memmap_on_memory_seen;
+	/* The block core-mm is onlining or offlining, or VIRTIO_MEM_MM_NO_MB. */
+	unsigned long hotplug_mb;
+	/* Woken when @hotplug_mb goes back to VIRTIO_MEM_MM_NO_MB. */
+	wait_queue_head_t hotplug_done;
+	/* Remove is offlining our memory itself: let it through. */
+	bool removing_own;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -149,6 +161,10 @@ void virtio_mem_mm_hold_begin(struct virtio_mem *vm);
 bool virtio_mem_mm_hold_full(struct virtio_mem *vm);
 bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id);
 void virtio_mem_mm_hold_end(struct virtio_mem *vm);
+bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
+			unsigned long nr);
+void virtio_mem_mm_quiesce(struct virtio_mem *vm);
+void virtio_mem_mm_remove_own(struct virtio_mem *vm, bool own);
 
 /* virtio_mem_sbm.c */
 int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);

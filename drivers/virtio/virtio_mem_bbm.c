@@ -170,6 +170,12 @@ static int virtio_mem_bbm_fake_offline(struct virtio_mem *vm,
 	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
+	/* Core-mm is onlining or offlining part of it: next pass. */
+	if (virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo, addr),
+			       mbs)) {
+		mutex_unlock(&vm->hotplug_mutex);
+		return -EBUSY;
+	}
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
 				    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
 	for (i = 0; i < mbs; i++) {
@@ -336,7 +342,7 @@ out:
  * virtio_mem_bbm_remove_all() - give back all memory, as far as possible
  * @vm: the device, with the worker stopped
  *
- * Like virtio_mem_sbm_remove_all().
+ * Like virtio_mem_sbm_remove_all(), also when the device is broken.
  */
 void virtio_mem_bbm_remove_all(struct virtio_mem *vm)
 {
@@ -354,6 +360,9 @@ void virtio_mem_bbm_remove_all(struct virtio_mem *vm)
 			virtio_mem_bbm_removed(vm, bb_id);
 			fallthrough;
 		case VIRTIO_MEM_BBM_BB_PLUGGED:
+			/* A broken device gets no requests. */
+			if (vm->broken)
+				continue;
 			if (virtio_mem_send_unplug(vm, addr, vm->geo.bb_size))
 				continue;
 			virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);

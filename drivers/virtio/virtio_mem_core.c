@@ -488,18 +488,26 @@ static int virtio_mem_init(struct virtio_mem *vm)
 					   vm->geo.last_bb_id);
 	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
+	if (rc)
+		return rc;
 	vm->sbm.changed = virtio_mem_mb_state_changed;
 	vm->sbm.owner = vm;
 	/* Small guests: no memmap from the little memory they boot with. */
-	if (rc || !virtio_mem_memmap_on_memory)
-		return rc;
+	if (!virtio_mem_memmap_on_memory)
+		return 0;
 	if (!virtio_mem_compat_memmap_on_memory())
 		virtio_mem_mm_no_memmap_on_memory(vm);
 	else
 		vm->sbm.memmap_sbs =
 			virtio_mem_memmap_sbs(&vm->geo,
 					      virtio_mem_mm_memmap_size(vm->geo.mb_size));
-	return rc;
+	return 0;
+}
+
+static void virtio_mem_destroy(struct virtio_mem *vm)
+{
+	virtio_mem_sbm_destroy(&vm->sbm);
+	virtio_mem_bbm_destroy(&vm->bbm);
 }
 
 /*
@@ -561,6 +569,8 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 	vm->vdev = vdev;
 	init_waitqueue_head(&vm->host_resp);
 	mutex_init(&vm->hotplug_mutex);
+	init_waitqueue_head(&vm->hotplug_done);
+	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
 	spin_lock_init(&vm->removal_lock);
 	INIT_WORK(&vm->wq, virtio_mem_run_wq);
 	hrtimer_init(&vm->retry_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
@@ -626,8 +636,7 @@ out_unregister_group:
 out_delete_resource:
 	virtio_mem_delete_resource(vm);
 out_destroy_state:
-	virtio_mem_sbm_destroy(&vm->sbm);
-	virtio_mem_bbm_destroy(&vm->bbm);
+	virtio_mem_destroy(vm);
 out_del_vq:
 	vdev->config->del_vqs(vdev);
 out_free_vm:
@@ -636,39 +645,58 @@ out_free_vm:
 	return rc;
 }
 
+/* Blocks (SBM) or big blocks (BBM) still added to Linux. */
+static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
+{
+	if (vm->geo.bbm)
+		return vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] +
+		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE];
+	return vm->sbm.next_mb_id - vm->sbm.first_mb_id -
+	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED] -
+	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
+}
+
 static void virtio_mem_remove(struct virtio_device *vdev)
 {
 	struct virtio_mem *vm = vdev->priv;
 	unsigned long left;
 
+	/* From here on the notifier refuses what is not remove's own. */
+	mutex_lock(&vm->hotplug_mutex);
 	spin_lock_irq(&vm->removal_lock);
 	vm->removing = true;
 	spin_unlock_irq(&vm->removal_lock);
+	mutex_unlock(&vm->hotplug_mutex);
 	cancel_work_sync(&vm->wq);
 	hrtimer_cancel(&vm->retry_timer);
+	virtio_mem_mm_quiesce(vm);
 	virtio_mem_sysfs_exit(vm);
 
-	/* Needs the notifier, so that blocks with holes can go offline. */
-	if (!vm->broken && vm->geo.bbm)
+	/*
+	 * Needs the notifier, so that blocks with holes can go offline. Also
+	 * for a broken device: an offline block left added could be onlined
+	 * whole once we are gone.
+	 */
+	virtio_mem_mm_remove_own(vm, true);
+	if (vm->geo.bbm)
 		virtio_mem_bbm_remove_all(vm);
-	else if (!vm->broken)
+	else
 		virtio_mem_sbm_remove_all(vm);
+	virtio_mem_mm_remove_own(vm, false);
 	virtio_mem_mm_unregister(vm);
 
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 
-	if (vm->geo.bbm)
-		left = vm->bbm.last_bb_id - vm->bbm.first_bb_id + 1 -
-		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_UNUSED];
-	else
-		left = vm->sbm.next_mb_id - vm->sbm.first_mb_id -
-		       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED];
+	mutex_lock(&vm->hotplug_mutex);
+	left = virtio_mem_nr_added(vm);
+	mutex_unlock(&vm->hotplug_mutex);
 	if (left) {
 		/*
-		 * Linux could not give these blocks up. They stay added and
-		 * their unplugged parts fake offline, which nothing can undo
-		 * without us; so the region, its group and its name stay too.
+		 * Linux could not give these blocks up. They stay added,
+		 * online, and their unplugged parts fake offline, which
+		 * nothing can undo without us; so the region, its group and
+		 * its name stay too.
 		 */
 		dev_warn(&vdev->dev,
 			 "%lu %s still in use by Linux stay plugged; the device region stays reserved until reboot\n",
@@ -678,8 +706,7 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 		memory_group_unregister(vm->mgid);
 		virtio_mem_delete_resource(vm);
 	}
-	virtio_mem_sbm_destroy(&vm->sbm);
-	virtio_mem_bbm_destroy(&vm->bbm);
+	virtio_mem_destroy(vm);
 	kfree(vm);
 	vdev->priv = NULL;
 }

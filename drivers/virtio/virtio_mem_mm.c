@@ -320,8 +320,9 @@ void virtio_mem_mm_hold_end(struct virtio_mem *vm)
  * the buddy, unplugged ones stay fake offline (C5), and so do all pages of
  * a block held back (see above).
  *
- * Must be called with vm->hotplug_mutex held (the notifier took it at
- * MEM_GOING_ONLINE).
+ * Must be called with vm->hotplug_mutex held. The block's subblocks do not
+ * change meanwhile: the worker leaves a block that core-mm is onlining
+ * alone (virtio_mem_mm_busy()).
  */
 static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 				       struct page *page, unsigned int order)
@@ -397,14 +398,17 @@ static void virtio_mem_online_page_cb(struct page *page, unsigned int order)
 		if (!virtio_mem_mm_contains(vm, start, size))
 			continue;
 		/*
-		 * The device cannot go away: its memory is being onlined and
-		 * remove waits for the hotplug_mutex we hold meanwhile.
+		 * The device cannot go away: our notifier let this onlining
+		 * begin, and remove waits for it to end before it frees the
+		 * device (virtio_mem_mm_quiesce()).
 		 */
 		rcu_read_unlock();
+		mutex_lock(&vm->hotplug_mutex);
 		if (vm->geo.bbm)
 			virtio_mem_bbm_online_page(vm, page, order);
 		else
 			virtio_mem_sbm_online_page(vm, page, order);
+		mutex_unlock(&vm->hotplug_mutex);
 		return;
 	}
 	rcu_read_unlock();
@@ -501,6 +505,50 @@ static void virtio_mem_mm_mb_switched(struct virtio_mem *vm,
 	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, state);
 }
 
+/*
+ * May core-mm begin to online or offline memory block @mb_id? Not once
+ * remove has begun, unless it is remove's own doing: after remove, nothing
+ * would keep the unplugged parts of a block onlined then fake offline.
+ */
+static bool virtio_mem_mm_may_begin(struct virtio_mem *vm)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	return !vm->removing || vm->removing_own;
+}
+
+/* A transition began that the worker must leave alone until it ends. */
+static void virtio_mem_mm_begin(struct virtio_mem *vm, unsigned long mb_id)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	WARN_ON_ONCE(vm->hotplug_mb != VIRTIO_MEM_MM_NO_MB);
+	vm->hotplug_mb = mb_id;
+}
+
+/*
+ * The transition of @mb_id ended. False if it was not one we let begin:
+ * core-mm sends MEM_CANCEL_* to every notifier when an earlier one refused
+ * MEM_GOING_*, and we refuse some ourselves.
+ */
+static bool virtio_mem_mm_end(struct virtio_mem *vm, unsigned long mb_id)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (vm->hotplug_mb != mb_id)
+		return false;
+	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
+	wake_up_all(&vm->hotplug_done);
+	return true;
+}
+
+/*
+ * The notifier takes vm->hotplug_mutex for each event on its own and never
+ * keeps it from one event to the next: the chain's rwsem is taken for each
+ * event, so holding our mutex in between would order it both before and
+ * after that rwsem. What keeps the block's state stable from MEM_GOING_*
+ * to the end instead is vm->hotplug_mb, which the worker respects.
+ */
 static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 					 unsigned long action, void *arg)
 {
@@ -510,6 +558,7 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	const u64 start = PFN_PHYS(mhp->start_pfn);
 	const u64 size = PFN_PHYS(mhp->nr_pages);
 	unsigned long mb_id;
+	int rc = NOTIFY_OK;
 	u64 offset;
 	bool movable;
 
@@ -526,40 +575,113 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 					      vm->geo.sb_size)))
 		return NOTIFY_DONE;
 
+	/* The memmap of offline memory is not to be trusted: read it first. */
+	movable = action == MEM_ONLINE &&
+		  page_zonenum(pfn_to_page(mhp->start_pfn)) == ZONE_MOVABLE;
+
+	mutex_lock(&vm->hotplug_mutex);
 	switch (action) {
 	case MEM_GOING_OFFLINE:
-		mutex_lock(&vm->hotplug_mutex);
+	case MEM_GOING_ONLINE:
+		if (!virtio_mem_mm_may_begin(vm)) {
+			rc = notifier_from_errno(-EBUSY);
+			break;
+		}
+		virtio_mem_mm_begin(vm, mb_id);
+		if (action == MEM_GOING_ONLINE)
+			break;
 		/* Into the isolated range: offlining takes them out again. */
 		virtio_mem_mm_release_held_mb(vm, mb_id);
 		virtio_mem_mm_mb_refs(vm, mb_id, true);
 		break;
-	case MEM_GOING_ONLINE:
-		mutex_lock(&vm->hotplug_mutex);
-		break;
 	case MEM_CANCEL_OFFLINE:
-		virtio_mem_mm_mb_refs(vm, mb_id, false);
-		mutex_unlock(&vm->hotplug_mutex);
+		if (virtio_mem_mm_end(vm, mb_id))
+			virtio_mem_mm_mb_refs(vm, mb_id, false);
 		break;
 	case MEM_CANCEL_ONLINE:
-		mutex_unlock(&vm->hotplug_mutex);
+		virtio_mem_mm_end(vm, mb_id);
 		break;
 	case MEM_OFFLINE:
 	case MEM_ONLINE:
-		/* The memmap of offline memory is not to be trusted. */
-		movable = action == MEM_ONLINE &&
-			  page_zonenum(pfn_to_page(mhp->start_pfn)) ==
-			  ZONE_MOVABLE;
-		virtio_mem_mm_mb_switched(vm, mb_id, action == MEM_ONLINE,
-					  movable);
-		mutex_unlock(&vm->hotplug_mutex);
-		/* Less memory offline: plugging may go on. */
-		if (action == MEM_ONLINE)
-			virtio_mem_retry(vm);
+		if (virtio_mem_mm_end(vm, mb_id))
+			virtio_mem_mm_mb_switched(vm, mb_id,
+						  action == MEM_ONLINE,
+						  movable);
 		break;
 	default:
+		rc = NOTIFY_DONE;
 		break;
 	}
-	return NOTIFY_OK;
+	mutex_unlock(&vm->hotplug_mutex);
+
+	/* The worker may have passed this block by meanwhile. */
+	if (action != MEM_GOING_ONLINE && action != MEM_GOING_OFFLINE)
+		virtio_mem_retry(vm);
+	return rc;
+}
+
+/**
+ * virtio_mem_mm_busy() - is core-mm onlining or offlining a memory block?
+ * @vm: the device
+ * @mb_id: the memory block
+ * @nr: and this many after it
+ *
+ * The worker leaves such blocks alone: their state must stay as the
+ * notifier saw it at MEM_GOING_*. The notifier queues the worker when the
+ * transition ends.
+ *
+ * Must be called with vm->hotplug_mutex held.
+ *
+ * Return: true if one of the blocks is in transition.
+ */
+bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
+			unsigned long nr)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	return vm->hotplug_mb != VIRTIO_MEM_MM_NO_MB &&
+	       vm->hotplug_mb >= mb_id && vm->hotplug_mb - mb_id < nr;
+}
+
+/**
+ * virtio_mem_mm_quiesce() - refuse new transitions, wait for the current one
+ * @vm: the device, with vm->removing set
+ *
+ * An onlining of our memory ends soon; an offlining that user space
+ * started ends when it succeeds, fails or user space interrupts it. Says
+ * so every half minute meanwhile.
+ *
+ * Context: remove, without vm->hotplug_mutex.
+ */
+void virtio_mem_mm_quiesce(struct virtio_mem *vm)
+{
+	unsigned long mb_id;
+
+	for (;;) {
+		mutex_lock(&vm->hotplug_mutex);
+		mb_id = vm->hotplug_mb;
+		mutex_unlock(&vm->hotplug_mutex);
+		if (mb_id == VIRTIO_MEM_MM_NO_MB)
+			return;
+		if (!wait_event_timeout(vm->hotplug_done,
+					READ_ONCE(vm->hotplug_mb) !=
+					mb_id, 30 * HZ))
+			dev_info(&vm->vdev->dev,
+				 "remove waits for memory block %lu to finish going online or offline\n",
+				 mb_id);
+	}
+}
+
+/**
+ * virtio_mem_mm_remove_own() - let remove's own offlining through
+ * @vm: the device, with vm->removing set
+ * @own: true before remove offlines and removes memory, false after
+ */
+void virtio_mem_mm_remove_own(struct virtio_mem *vm, bool own)
+{
+	mutex_lock(&vm->hotplug_mutex);
+	vm->removing_own = own;
+	mutex_unlock(&vm->hotplug_mutex);
 }
 
 /**

@@ -516,7 +516,8 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
  * @rc: the result of a pass: 0 or the errno the acting layers return
  * @why: set to the reason to show (unless the pass is simply repeated)
  *
- * Errnos, as the acting layers use them: -EAGAIN config changed; -ENOSPC
+ * Errnos, as the acting layers use them: -EAGAIN config changed;
+ * -EINPROGRESS a memory block we need is going online or offline; -ENOSPC
  * usable region full; -EDQUOT offline limit; -EPERM the device said NACK;
  * -EACCES only online memory left and unplug_online off; -ETXTBSY the
  * device said BUSY; -ENOMEM no memory (for the memmap, or ours); -EEXIST
@@ -536,6 +537,10 @@ enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why)
 		return VIRTIO_MEM_NEXT_WAIT;
 	case -EAGAIN:
 		return VIRTIO_MEM_NEXT_AGAIN;
+	case -EINPROGRESS:
+		/* Core-mm is onlining or offlining; its end queues us. */
+		*why = VIRTIO_MEM_WHY_WORKING;
+		return VIRTIO_MEM_NEXT_WAIT;
 	case -EACCES:
 		*why = VIRTIO_MEM_WHY_NO_UNPLUG;
 		return VIRTIO_MEM_NEXT_WAIT;

@@ -67,6 +67,9 @@ static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
+	/* Its pages are being onlined or offlined as the bitmap says now. */
+	if (virtio_mem_mm_busy(vm, step->mb_id, 1))
+		return -EINPROGRESS;
 	rc = virtio_mem_sbm_send_plug(vm, step->mb_id, step->sb_id,
 				      step->count);
 	if (rc)
@@ -330,6 +333,7 @@ static bool virtio_mem_sbm_empty_added(struct virtio_mem *vm,
 	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 	empty = virtio_mem_sbm_state_added(virtio_mem_sbm_get_mb_state(&vm->sbm,
 								       mb_id)) &&
+		!virtio_mem_mm_busy(vm, mb_id, 1) &&
 		plugged <= vm->sbm.memmap_sbs && plugged <= nr_sbs;
 	mutex_unlock(&vm->hotplug_mutex);
 	return empty;
@@ -450,8 +454,9 @@ static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
-	if (state != VIRTIO_MEM_SBM_MB_KERNEL &&
-	    state != VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL)
+	if ((state != VIRTIO_MEM_SBM_MB_KERNEL &&
+	     state != VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL) ||
+	    virtio_mem_mm_busy(vm, mb_id, 1))
 		goto out;
 	while (*nr_sbs && sb_id > first) {
 		/* The run [sb_id, end) ends below the last one. */
@@ -486,7 +491,8 @@ out:
 
 /*
  * Unplug what we can of one memory block, at most *@nr_sbs subblocks;
- * remove the block from Linux once nothing in it is plugged.
+ * remove the block from Linux once nothing in it is plugged. A block that
+ * core-mm is onlining or offlining right now is left for the next pass.
  */
 static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 				    unsigned long *nr_sbs)
@@ -499,6 +505,10 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 
+	if (virtio_mem_mm_busy(vm, mb_id, 1)) {
+		mutex_unlock(&vm->hotplug_mutex);
+		return -EBUSY;
+	}
 	if (!virtio_mem_sbm_state_online(state)) {
 		rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
 		/* Not added and now empty: free for reuse. */
@@ -508,16 +518,25 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 						    VIRTIO_MEM_SBM_MB_UNUSED);
 		mutex_unlock(&vm->hotplug_mutex);
 	} else if (plugged && *nr_sbs >= plugged) {
-		/* All of it goes: offlining migrates in one sweep. */
 		mutex_unlock(&vm->hotplug_mutex);
 		if (!virtio_mem_sbm_may_take(vm, (u64)plugged * vm->geo.sb_size))
 			return -ENOBUFS;
-		rc = virtio_mem_mm_offline_and_remove_mb(vm, mb_id);
-		if (!rc)
+		/* All of it goes: offlining migrates in one sweep. */
+		if (!virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
 			return virtio_mem_sbm_removed(vm, mb_id, nr_sbs);
-		/* Pick it apart instead. */
+		/*
+		 * Pick it apart instead, if it is still online and ours to
+		 * pick: user space may have offlined it meanwhile, or be
+		 * onlining it again.
+		 */
 		mutex_lock(&vm->hotplug_mutex);
-		rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
+		if (virtio_mem_mm_busy(vm, mb_id, 1))
+			rc = -EBUSY;
+		else if (virtio_mem_sbm_state_online(state))
+			rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+		else
+			rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
 		mutex_unlock(&vm->hotplug_mutex);
 	} else {
 		rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
@@ -633,7 +652,9 @@ out:
  *
  * Used when the driver goes away: like unplugging to zero, but without the
  * OOM guard's patience. Memory that Linux cannot give up stays added and
- * plugged, its unplugged parts fake offline.
+ * plugged, online, its unplugged parts fake offline; offline blocks always
+ * go, so that nothing can online their unplugged parts once we are gone.
+ * A broken device gets no requests: its memory is only removed from Linux.
  */
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm)
 {
@@ -642,15 +663,26 @@ void virtio_mem_sbm_remove_all(struct virtio_mem *vm)
 
 	for (mb_id = vm->sbm.first_mb_id; mb_id < vm->sbm.next_mb_id; mb_id++) {
 		nr_sbs = vm->sbm.sbs_per_mb;
-		/* User space may still online or offline it meanwhile. */
 		mutex_lock(&vm->hotplug_mutex);
 		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 		mutex_unlock(&vm->hotplug_mutex);
 		if (state == VIRTIO_MEM_SBM_MB_UNUSED)
 			continue;
 		if (virtio_mem_sbm_state_added(state) &&
-		    virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
+		    virtio_mem_mm_offline_and_remove_mb(vm, mb_id)) {
+			if (!virtio_mem_sbm_state_online(state))
+				dev_err(&vm->vdev->dev,
+					"offline memory block %lu could not be removed\n",
+					mb_id);
 			continue;
+		}
+		if (vm->broken) {
+			mutex_lock(&vm->hotplug_mutex);
+			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
+						    VIRTIO_MEM_SBM_MB_PLUGGED);
+			mutex_unlock(&vm->hotplug_mutex);
+			continue;
+		}
 		if (virtio_mem_sbm_removed(vm, mb_id, &nr_sbs) == -EIO)
 			break;
 	}

@@ -735,6 +735,14 @@ int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id)
 	return 0;
 }
 
+/* User space never onlines or offlines while the worker runs here. */
+bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
+			unsigned long nr)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+	return false;
+}
+
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id)
 {
@@ -1008,6 +1016,7 @@ int vmh_probe(struct vmh *h)
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	if (rc)
 		return rc;
+	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
 	if (h->p.memmap_on_memory)
 		vm->sbm.memmap_sbs =
 			virtio_mem_memmap_sbs(&vm->geo,
@@ -1027,8 +1036,8 @@ void vmh_remove(struct vmh *h)
 
 	h->work_pending = false;
 	h->retry_pending = false;
-	if (!vm->broken)
-		virtio_mem_sbm_remove_all(vm);
+	vm->removing = true;
+	virtio_mem_sbm_remove_all(vm);
 	if (!vmh_break("leak"))
 		virtio_mem_sbm_destroy(&vm->sbm);
 	h->probed = false;
