@@ -839,6 +839,43 @@ def unplug_random_walk(ctx):
 
 
 @scenario
+def unplug_pinned(ctx):
+    """ZONE_NORMAL, 256 MiB pinned long-term by io_uring registered buffers:
+    unplug to 0 stops short (status unmovable) instead of offlining the
+    pinned blocks for ever; raising requested_size then plugs; rmmod, with
+    the pins still held, completes."""
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online')
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', 1 * GiB):
+        return
+    # Boot memory is all DMA32: the pinned pages land in the device.
+    vm.check('pinmem 256 >/tmp/pin.log 2>&1 & echo $! >/tmp/pin.pid; '
+             'for i in $(seq 60); do grep -q pinned /tmp/pin.log && break; '
+             'sleep 1; done; cat /tmp/pin.log; grep -q pinned /tmp/pin.log',
+             timeout=90)
+    vm.set_requested('vm0', 0)
+    size, st = wait_settled(ctx, vm, 'vm0', timeout=300, quiet=10.0)
+    ctx.check(0 < size < 1 * GiB and st == 'unmovable',
+              'unplug to 0 stops short with status unmovable (at %s, %s)'
+              % (fmt_size(size), st))
+    dm = check_map_vs_memory(ctx, vm, 'vm0', 'pinned')
+    ctx.note('map: %s' % {k: v[:3] for k, v in dm.items()
+                          if v[0] != 'unused'})
+    wait_memtotal(ctx, vm, base_kb + size // 1024, 'pinned')
+    # The worker is not stuck in an offline: a new request is served.
+    t0 = time.monotonic()
+    if plug_to(ctx, vm, 'vm0', 3 * GiB, timeout=120):
+        ctx.note('plugged 3G %.1f s after asking' % (time.monotonic() - t0))
+        wait_memtotal(ctx, vm, base_kb + 3 * GiB // 1024, 'plugged 3G')
+    rc, out = vm.run('rmmod virtio_mem', timeout=300)
+    ctx.check(rc == 0, 'rmmod with the pins held', out)
+    rc, out = vm.run('kill $(cat /tmp/pin.pid); dmesg -s 4194304 | '
+                     'grep virtio_mem | tail -n 3')
+    ctx.note(out.strip())
+
+
+@scenario
 def rmmod_insmod(ctx):
     """Plug 1G movable, rmmod: all unplugged, no warning; insmod again and
     plug; a ZONE_NORMAL guest with slab in the device keeps a clear message."""
