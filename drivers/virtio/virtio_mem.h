@@ -34,7 +34,7 @@
  *
  * Locking:
  * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why,
- *   @why_logged, @hold, @hotplug_mb and @removing_own
+ *   @why_logged, @hold, @sbm_sweep_failed, @hotplug_mb and @removing_own
  *   (and @removing, which it reads). The memory notifier and the
  *   online_page callback take it for each call; never hold it across
  *   add_memory_driver_managed() or offline_and_remove_memory(), which call
@@ -81,6 +81,8 @@ struct virtio_mem {
 	struct virtio_mem_sbm_hold hold;
 	/* SBM: a memory block was added with its memmap on itself. Worker. */
 	bool memmap_on_memory_seen;
+	/* SBM: blocks whose offlining in one sweep ran out of time. */
+	unsigned long *sbm_sweep_failed;
 	/* The block core-mm is onlining or offlining, or VIRTIO_MEM_MM_NO_MB. */
 	unsigned long hotplug_mb;
 	/* Woken when @hotplug_mb goes back to VIRTIO_MEM_MM_NO_MB. */

@@ -40,6 +40,7 @@
  * userspace harness runs too.
  */
 
+#include <linux/bitmap.h>
 #include <linux/crash_dump.h>
 #include <linux/debugfs.h>
 #include <linux/ioport.h>
@@ -490,6 +491,13 @@ static int virtio_mem_init(struct virtio_mem *vm)
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	if (rc)
 		return rc;
+	vm->sbm_sweep_failed = bitmap_zalloc(vm->geo.last_mb_id -
+					     vm->geo.first_mb_id + 1,
+					     GFP_KERNEL);
+	if (!vm->sbm_sweep_failed) {
+		virtio_mem_sbm_destroy(&vm->sbm);
+		return -ENOMEM;
+	}
 	vm->sbm.changed = virtio_mem_mb_state_changed;
 	vm->sbm.owner = vm;
 	/* Small guests: no memmap from the little memory they boot with. */
@@ -506,6 +514,7 @@ static int virtio_mem_init(struct virtio_mem *vm)
 
 static void virtio_mem_destroy(struct virtio_mem *vm)
 {
+	bitmap_free(vm->sbm_sweep_failed);
 	virtio_mem_sbm_destroy(&vm->sbm);
 	virtio_mem_bbm_destroy(&vm->bbm);
 }

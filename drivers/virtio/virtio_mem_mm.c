@@ -11,12 +11,16 @@
  * generic_online_page(), which does the accounting a first onlining needs.
  */
 
+#include <linux/completion.h>
+#include <linux/kthread.h>
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
 #include <linux/nodemask.h>
 #include <linux/mm.h>
 #include <linux/page-flags.h>
 #include <linux/rculist.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 
 #include "virtio_mem.h"
 #include "virtio_mem_compat.h"
@@ -762,22 +766,90 @@ int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 	return virtio_mem_mm_add(vm, addr, size, 0);
 }
 
+/*
+ * Offlining migrates until nothing is left to migrate, and retries without
+ * end a page that looks movable but never moves (one pinned long-term by
+ * io_uring, VFIO or RDMA), holding the memory hotplug locks. It does stop
+ * on a signal, which a kernel thread gets only when it allows one: so it
+ * runs in a thread of its own that gets SIGKILL when its time is up.
+ * The time is generous for migration under emulation and ends only what
+ * would not end otherwise.
+ */
+#define VIRTIO_MEM_MM_OFFLINE_MB_MS	15000
+#define VIRTIO_MEM_MM_OFFLINE_MAX_MS	60000
+
+struct virtio_mem_mm_offliner {
+	u64 addr;
+	u64 size;
+	int rc;
+	struct completion done;
+};
+
+static int virtio_mem_mm_offliner_fn(void *arg)
+{
+	struct virtio_mem_mm_offliner *o = arg;
+
+	allow_signal(SIGKILL);
+	o->rc = offline_and_remove_memory(o->addr, o->size);
+	flush_signals(current);
+	/* All: the waiter looks at it more than once. */
+	complete_all(&o->done);
+	return 0;
+}
+
 /**
  * virtio_mem_mm_offline_and_remove_range() - offline and remove memory
  * @vm: the device
  * @addr: start, memory block aligned
  * @size: size, whole memory blocks
  *
- * Migrates whatever is in use; may take long and may fail, in which case
+ * Migrates whatever is in use, for a bounded time; may fail, in which case
  * everything is left as it was.
  *
- * Return: 0 or the errno of offline_and_remove_memory().
+ * Context: the worker or remove, without vm->hotplug_mutex.
+ *
+ * Return: 0; -EINTR when it took too long or the config changed; else the
+ * errno of offline_and_remove_memory() or of starting the thread.
  */
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size)
 {
+	const unsigned long nr_mbs = div64_u64(size, vm->geo.mb_size);
+	unsigned long left = msecs_to_jiffies(min_t(unsigned long,
+						    VIRTIO_MEM_MM_OFFLINE_MAX_MS,
+						    nr_mbs *
+						    VIRTIO_MEM_MM_OFFLINE_MB_MS));
+	struct virtio_mem_mm_offliner o = {
+		.addr = addr,
+		.size = size,
+	};
+	struct task_struct *t;
+
 	lockdep_assert_not_held(&vm->hotplug_mutex);
-	return offline_and_remove_memory(addr, size);
+
+	init_completion(&o.done);
+	t = kthread_create(virtio_mem_mm_offliner_fn, &o, "virtio_mem_offline");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	get_task_struct(t);
+	wake_up_process(t);
+
+	/* A config change ends it early: the host may want memory now. */
+	while (left && !wait_for_completion_timeout(&o.done, HZ / 10)) {
+		left = left > HZ / 10 ? left - HZ / 10 : 0;
+		if (!vm->removing && atomic_read(&vm->config_changed))
+			left = 0;
+	}
+	if (!left && !completion_done(&o.done))
+		send_sig(SIGKILL, t, 1);
+	/* Bounded now: offlining checks for signals each round. */
+	wait_for_completion(&o.done);
+	put_task_struct(t);
+	if (o.rc == -EINTR)
+		dev_dbg(&vm->vdev->dev,
+			"offlining 0x%llx-0x%llx took too long; stopped it\n",
+			addr, addr + size - 1);
+	return o.rc;
 }
 
 /**

@@ -306,6 +306,7 @@ static int virtio_mem_sbm_removed(struct virtio_mem *vm, unsigned long mb_id,
 	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
+	clear_bit(mb_id - vm->sbm.first_mb_id, vm->sbm_sweep_failed);
 	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, VIRTIO_MEM_SBM_MB_PLUGGED);
 	rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, &all);
@@ -490,6 +491,26 @@ out:
 }
 
 /*
+ * Offline and remove an online block all of whose memory is to go, in one
+ * sweep: offlining migrates everything in one pass, much faster than
+ * taking it subblock by subblock. Not again for a block where that ran out
+ * of time (a page that never moves): picking it apart is bounded per
+ * subblock, and what it leaves behind would only run out of time again.
+ */
+static int virtio_mem_sbm_sweep(struct virtio_mem *vm, unsigned long mb_id)
+{
+	const unsigned long bit = mb_id - vm->sbm.first_mb_id;
+	int rc;
+
+	if (test_bit(bit, vm->sbm_sweep_failed))
+		return -EBUSY;
+	rc = virtio_mem_mm_offline_and_remove_mb(vm, mb_id);
+	if (rc == -EINTR && !atomic_read(&vm->config_changed))
+		set_bit(bit, vm->sbm_sweep_failed);
+	return rc;
+}
+
+/*
  * Unplug what we can of one memory block, at most *@nr_sbs subblocks;
  * remove the block from Linux once nothing in it is plugged. A block that
  * core-mm is onlining or offlining right now is left for the next pass.
@@ -521,8 +542,7 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 		mutex_unlock(&vm->hotplug_mutex);
 		if (!virtio_mem_sbm_may_take(vm, (u64)plugged * vm->geo.sb_size))
 			return -ENOBUFS;
-		/* All of it goes: offlining migrates in one sweep. */
-		if (!virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
+		if (!virtio_mem_sbm_sweep(vm, mb_id))
 			return virtio_mem_sbm_removed(vm, mb_id, nr_sbs);
 		/*
 		 * Pick it apart instead, if it is still online and ours to

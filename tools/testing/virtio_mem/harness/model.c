@@ -584,9 +584,9 @@ static int vmh_mm_offline(struct vmh *h, unsigned long mb_id, bool may_fail)
 		vmh_release_mb(h, mb_id);
 	if (may_fail && h->mm.offline_fail_pct &&
 	    vmh_pct(h) < h->mm.offline_fail_pct) {
-		/* MEM_CANCEL_OFFLINE */
+		/* MEM_CANCEL_OFFLINE; or the driver's time for it ran out. */
 		mutex_unlock(&vm->hotplug_mutex);
-		return -EBUSY;
+		return vmh_pct(h) < 50 ? -EINTR : -EBUSY;
 	}
 	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
 		*vmh_buddy(h, mb_id, sb) = 0;
@@ -1000,6 +1000,8 @@ int vmh_probe(struct vmh *h)
 	struct virtio_mem_cfg_problem problem;
 	int rc;
 
+	/* An injected allocation fault is meant for the worker. */
+	kstub_fail_allocs = 0;
 	memset(vm, 0, sizeof(*vm));
 	vm->vdev = &h->vdev;
 	mutex_init(&vm->hotplug_mutex);
@@ -1017,6 +1019,13 @@ int vmh_probe(struct vmh *h)
 	if (rc)
 		return rc;
 	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
+	vm->sbm_sweep_failed = kvcalloc(BITS_TO_LONGS(vm->geo.last_mb_id -
+						      vm->geo.first_mb_id + 1),
+					sizeof(long), GFP_KERNEL);
+	if (!vm->sbm_sweep_failed) {
+		virtio_mem_sbm_destroy(&vm->sbm);
+		return -ENOMEM;
+	}
 	if (h->p.memmap_on_memory)
 		vm->sbm.memmap_sbs =
 			virtio_mem_memmap_sbs(&vm->geo,
@@ -1038,8 +1047,10 @@ void vmh_remove(struct vmh *h)
 	h->retry_pending = false;
 	vm->removing = true;
 	virtio_mem_sbm_remove_all(vm);
-	if (!vmh_break("leak"))
+	if (!vmh_break("leak")) {
+		kvfree(vm->sbm_sweep_failed);
 		virtio_mem_sbm_destroy(&vm->sbm);
+	}
 	h->probed = false;
 }
 

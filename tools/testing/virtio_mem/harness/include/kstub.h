@@ -127,6 +127,14 @@ static inline bool test_bit(unsigned long nr, const unsigned long *map)
 {
 	return (map[nr / BITS_PER_LONG] >> (nr % BITS_PER_LONG)) & 1;
 }
+static inline void set_bit(unsigned long nr, unsigned long *map)
+{
+	map[nr / BITS_PER_LONG] |= 1UL << (nr % BITS_PER_LONG);
+}
+static inline void clear_bit(unsigned long nr, unsigned long *map)
+{
+	map[nr / BITS_PER_LONG] &= ~(1UL << (nr % BITS_PER_LONG));
+}
 
 /* ---- locking: single-threaded, but held-ness is checked ---- */
 struct mutex {
