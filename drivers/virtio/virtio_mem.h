@@ -176,6 +176,7 @@ void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
 
 /* virtio_mem_bbm.c */
 int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff);
+int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm);
 int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_bbm_remove_all(struct virtio_mem *vm);
 u64 virtio_mem_bbm_plugged(struct virtio_mem *vm);

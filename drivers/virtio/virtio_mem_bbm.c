@@ -62,17 +62,11 @@ static void virtio_mem_bbm_removed(struct virtio_mem *vm, unsigned long bb_id)
 	mutex_unlock(&vm->hotplug_mutex);
 }
 
-/* Plug a big block and add it; on failure nothing stays added. */
-static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
-				       unsigned long bb_id)
+/* Add a plugged big block to Linux; on failure it stays plugged only. */
+static int virtio_mem_bbm_add(struct virtio_mem *vm, unsigned long bb_id)
 {
-	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
-	int rc, rc_unplug;
-
-	rc = virtio_mem_send_plug(vm, addr, vm->geo.bb_size);
-	if (rc)
-		return rc;
+	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_ADDED);
@@ -80,21 +74,80 @@ static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
 	vm->bbm_offline_mbs += mbs;
 	mutex_unlock(&vm->hotplug_mutex);
 
-	rc = virtio_mem_mm_add_range(vm, addr, vm->geo.bb_size);
+	rc = virtio_mem_mm_add_range(vm, virtio_mem_bb_addr(&vm->geo, bb_id),
+				     vm->geo.bb_size);
 	if (!rc)
 		return 0;
-
 	dev_warn_ratelimited(&vm->vdev->dev,
 			     "adding big block %lu failed: %d\n", bb_id, rc);
 	mutex_lock(&vm->hotplug_mutex);
 	vm->bbm_offline_mbs -= mbs;
+	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_PLUGGED);
 	mutex_unlock(&vm->hotplug_mutex);
+	return rc;
+}
+
+/* Plug a big block and add it; on failure nothing stays added. */
+static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
+				       unsigned long bb_id)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	struct virtio_mem_cfg cfg;
+	int rc, rc_unplug;
+
+	rc = virtio_mem_send_plug(vm, addr, vm->geo.bb_size);
+	if (rc == -EIO) {
+		virtio_mem_read_config(vm, &cfg);
+		return virtio_mem_plug_error(&vm->cfg, &cfg);
+	}
+	if (rc)
+		return rc;
+	rc = virtio_mem_bbm_add(vm, bb_id);
+	if (!rc)
+		return 0;
 	rc_unplug = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
-	virtio_mem_bbm_set(vm, bb_id, rc_unplug ? VIRTIO_MEM_BBM_BB_PLUGGED :
-						  VIRTIO_MEM_BBM_BB_UNUSED);
+	if (!rc_unplug)
+		virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
 	if (rc_unplug == -EIO)
 		return rc_unplug;
 	return rc == -ENOMEM ? rc : -EEXIST;
+}
+
+/**
+ * virtio_mem_bbm_readd_plugged() - add big blocks left plugged, not added
+ * @vm: the device
+ *
+ * A failed add whose undo failed too, or an unplug the device refused
+ * after the removal, leaves a big block PLUGGED: counted as plugged, but
+ * Linux does not have it. When the guest is to keep that memory, add it.
+ *
+ * Context: the worker.
+ *
+ * Return: 0, or -ENOMEM/-EEXIST when adding fails again.
+ */
+int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm)
+{
+	unsigned long bb_id, left;
+	int rc;
+
+	mutex_lock(&vm->hotplug_mutex);
+	left = vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_PLUGGED];
+	mutex_unlock(&vm->hotplug_mutex);
+	for (bb_id = vm->bbm.first_bb_id; left && bb_id <= vm->bbm.last_bb_id;
+	     bb_id++) {
+		mutex_lock(&vm->hotplug_mutex);
+		rc = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id) ==
+		     VIRTIO_MEM_BBM_BB_PLUGGED;
+		mutex_unlock(&vm->hotplug_mutex);
+		if (!rc)
+			continue;
+		rc = virtio_mem_bbm_add(vm, bb_id);
+		if (rc)
+			return rc == -ENOMEM ? rc : -EEXIST;
+		left--;
+		cond_resched();
+	}
+	return 0;
 }
 
 /**

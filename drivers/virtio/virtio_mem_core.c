@@ -149,6 +149,7 @@ static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
 	[VIRTIO_MEM_WHY_NO_SPACE] = "no_space",
 	[VIRTIO_MEM_WHY_BUSY] = "busy",
 	[VIRTIO_MEM_WHY_NACK] = "nack",
+	[VIRTIO_MEM_WHY_PLUG_ERROR] = "plug_error",
 	[VIRTIO_MEM_WHY_NOMEM] = "nomem",
 	[VIRTIO_MEM_WHY_ADD_FAILED] = "add_failed",
 	[VIRTIO_MEM_WHY_NO_UNPLUG] = "unplug_online_off",
@@ -332,8 +333,9 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 			      vm->cfg.plugged_size, plugged);
 
 	/* Blocks a failed add left plugged: the guest keeps them, add them. */
-	if (!vm->geo.bbm && requested >= plugged) {
-		rc = virtio_mem_sbm_readd_plugged(vm);
+	if (requested >= plugged) {
+		rc = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
+				   virtio_mem_sbm_readd_plugged(vm);
 		if (rc)
 			return rc;
 	}
@@ -472,14 +474,20 @@ static int virtio_mem_init(struct virtio_mem *vm)
 		virtio_mem_log_problem(vm, &problem);
 		return rc;
 	}
+	if (vm->geo.bbm && limits.bb_size && vm->geo.bb_size < limits.bb_size)
+		dev_info(&vm->vdev->dev,
+			 "bbm_block_size=%llu is more than one request or the region allows; using %llu\n",
+			 limits.bb_size, vm->geo.bb_size);
 	if (vm->geo.unusable_size)
 		dev_info(&vm->vdev->dev,
 			 "%llu MiB of the device region can never be used (outside whole memory blocks Linux can add)\n",
 			 vm->geo.unusable_size >> 20);
 
 	vm->nid = virtio_mem_node(vm);
+	/* At least two of the units memory is added in, or BBM never adds. */
 	vm->offline_limit = max_t(u64, VIRTIO_MEM_OFFLINE_LIMIT,
-				  2 * vm->geo.mb_size);
+				  2 * (vm->geo.bbm ? vm->geo.bb_size :
+						     vm->geo.mb_size));
 	vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;

@@ -112,21 +112,49 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	return virtio_mem_resp_to_errno(resp_type);
 }
 
-/* Split a byte range into device blocks; a request names at most 65535. */
-static int virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr,
-				 u64 size)
+/* One request for @size bytes at @addr, at most U16_MAX device blocks. */
+static int virtio_mem_send_one(struct virtio_mem *vm, u16 type, u64 addr,
+			       u64 size)
 {
-	const u64 nb_blocks = div64_u64(size, vm->cfg.block_size);
 	int rc;
 
-	if (WARN_ON_ONCE(!nb_blocks || nb_blocks > U16_MAX ||
-			 size % vm->cfg.block_size ||
-			 addr % vm->cfg.block_size))
-		return -EINVAL;
-	rc = virtio_mem_send_request(vm, type, addr, nb_blocks);
+	rc = virtio_mem_send_request(vm, type, addr,
+				     div64_u64(size, vm->cfg.block_size));
 	dev_dbg(&vm->vdev->dev, "%s 0x%llx-0x%llx: %d\n",
 		type == VIRTIO_MEM_REQ_PLUG ? "plug" : "unplug", addr,
 		addr + size - 1, rc);
+	return rc;
+}
+
+/*
+ * Send a range in requests of at most U16_MAX device blocks. If one of
+ * them fails, the ones before are undone, so that the whole range is as
+ * it was; an undo the device refuses leaves it in a state we do not know.
+ */
+static int virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr,
+				 u64 size)
+{
+	const u16 undo = type == VIRTIO_MEM_REQ_PLUG ? VIRTIO_MEM_REQ_UNPLUG :
+						     VIRTIO_MEM_REQ_PLUG;
+	const u64 max = (u64)U16_MAX * vm->cfg.block_size;
+	u64 done = 0, off;
+	int rc;
+
+	if (WARN_ON_ONCE(!size || size % vm->cfg.block_size ||
+			 addr % vm->cfg.block_size))
+		return -EINVAL;
+	for (; done < size; done += min(size - done, max)) {
+		rc = virtio_mem_send_one(vm, type, addr + done,
+					 min(size - done, max));
+		if (rc)
+			break;
+	}
+	if (done == size || !done)
+		return done == size ? 0 : rc;
+	for (off = 0; off < done; off += min(done - off, max))
+		if (virtio_mem_send_one(vm, undo, addr + off,
+					min(done - off, max)))
+			return -EIO;
 	return rc;
 }
 
@@ -136,7 +164,8 @@ static int virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr,
  * @addr: start, device-block aligned
  * @size: size, a multiple of the device block size
  *
- * Return: 0 on ACK, -EPERM on NACK, -ETXTBSY on BUSY, -EIO on ERROR.
+ * Return: 0 on ACK, -EPERM on NACK, -ETXTBSY on BUSY, -EIO on ERROR (see
+ * virtio_mem_plug_error() for what that means).
  */
 int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
 {

@@ -149,7 +149,8 @@ unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
  *
  * Only whole memory blocks (big blocks in BBM) inside both the region and
  * the physical range Linux can hot-add are used; the rest of the region is
- * never plugged.
+ * never plugged. A big block size larger than one request can name, or
+ * than the region can hold, is halved until it fits.
  *
  * Return: 0, or -EINVAL if nothing is usable or the big block size is bad.
  */
@@ -173,16 +174,28 @@ int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			return virtio_mem_problem(problem, "bbm_block_size",
 						  geo->bb_size,
 						  "not a power of two at least as large as device and memory blocks");
+		/* One request names at most U16_MAX device blocks. */
+		while (div64_u64(geo->bb_size, cfg->block_size) > U16_MAX)
+			geo->bb_size /= 2;
 	}
-	/* The unit memory is added in: whole ones inside both ranges. */
-	unit = geo->bbm ? geo->bb_size : mb_size;
 
 	start = max(cfg->addr, limits->pluggable_start);
 	end = min(cfg->addr + cfg->region_size - 1, limits->pluggable_end);
 	if (start > end)
 		return virtio_mem_problem(problem, "addr", cfg->addr,
 					  "region outside the range Linux can hot-add");
-	/* Round inwards; end becomes exclusive. */
+	for (;;) {
+		/* The unit memory is added in: whole ones inside both ranges. */
+		unit = geo->bbm ? geo->bb_size : mb_size;
+		/* Round inwards; the end is exclusive. */
+		if (start <= U64_MAX - (unit - 1) &&
+		    round_up(start, unit) < round_down(end + 1, unit))
+			break;
+		/* A big block chosen larger than the region allows: smaller. */
+		if (!geo->bbm || geo->bb_size / 2 < max(cfg->block_size, mb_size))
+			break;
+		geo->bb_size /= 2;
+	}
 	if (start > U64_MAX - (unit - 1))
 		return virtio_mem_problem(problem, "region_size",
 					  cfg->region_size,
@@ -512,6 +525,25 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 }
 
 /**
+ * virtio_mem_plug_error() - what an ERROR answer to a plug means
+ * @seen: the config the worker planned with
+ * @now: the config read after the answer
+ *
+ * Firecracker answers ERROR, not NACK, to a plug it refuses, for example
+ * one beyond a requested_size it lowered meanwhile. So ERROR on a plug is
+ * a refusal, never a broken device: start over at once if the host
+ * changed requested_size since the worker planned, else back off.
+ *
+ * Return: -EAGAIN or -EREMOTEIO.
+ */
+int virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
+			  const struct virtio_mem_cfg *now)
+{
+	return now->requested_size != seen->requested_size ? -EAGAIN :
+							      -EREMOTEIO;
+}
+
+/**
  * virtio_mem_decide() - the worker's whole retry policy
  * @rc: the result of a pass: 0 or the errno the acting layers return
  * @why: set to the reason to show (unless the pass is simply repeated)
@@ -520,9 +552,10 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
  * -EINPROGRESS a memory block we need is going online or offline; -ENOSPC
  * usable region full; -EDQUOT offline limit; -EPERM the device said NACK;
  * -EACCES only online memory left and unplug_online off; -ETXTBSY the
- * device said BUSY; -ENOMEM no memory (for the memmap, or ours); -EEXIST
- * adding memory failed; -ENOBUFS the OOM guard; -EBUSY memory would not
- * move; anything else (-EIO: ERROR or a bad config) is fatal.
+ * device said BUSY; -EREMOTEIO it said ERROR to a plug; -ENOMEM no memory
+ * (for the memmap, or ours); -EEXIST adding memory failed; -ENOBUFS the
+ * OOM guard; -EBUSY memory would not move; anything else (-EIO: ERROR or
+ * a bad config) is fatal.
  *
  * Waiting is for what something else will end (a config change notifies
  * us, onlining does too); retrying with backoff is for what time may end.
@@ -556,6 +589,10 @@ enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why)
 		return VIRTIO_MEM_NEXT_WAIT;
 	case -ETXTBSY:
 		*why = VIRTIO_MEM_WHY_BUSY;
+		return VIRTIO_MEM_NEXT_RETRY;
+	case -EREMOTEIO:
+		/* Firecracker's refusal: asking again at once would hammer. */
+		*why = VIRTIO_MEM_WHY_PLUG_ERROR;
 		return VIRTIO_MEM_NEXT_RETRY;
 	case -ENOMEM:
 		*why = VIRTIO_MEM_WHY_NOMEM;

@@ -217,6 +217,8 @@ enum virtio_mem_why {
 	VIRTIO_MEM_WHY_BUSY,
 	/* The device refused (NACK); waiting for a config change. */
 	VIRTIO_MEM_WHY_NACK,
+	/* The device answered ERROR to a plug; retrying with backoff. */
+	VIRTIO_MEM_WHY_PLUG_ERROR,
 	/* Out of memory for the memmap or our state; retrying. */
 	VIRTIO_MEM_WHY_NOMEM,
 	/* Linux refused to add memory; retrying. */
@@ -244,6 +246,8 @@ enum virtio_mem_next {
 	VIRTIO_MEM_NEXT_BROKEN,
 };
 
+int virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
+			  const struct virtio_mem_cfg *now);
 enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why);
 
 #endif /* _VIRTIO_MEM_POLICY_H */

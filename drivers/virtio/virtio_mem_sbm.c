@@ -22,23 +22,16 @@
 static int virtio_mem_sbm_send_plug(struct virtio_mem *vm, unsigned long mb_id,
 				    unsigned int sb_id, unsigned int count)
 {
-	const u64 addr = virtio_mem_sb_addr(&vm->geo, mb_id, sb_id);
-	const u64 size = (u64)count * vm->geo.sb_size;
 	struct virtio_mem_cfg cfg;
 	int rc;
 
-	rc = virtio_mem_send_plug(vm, addr, size);
+	rc = virtio_mem_send_plug(vm,
+				  virtio_mem_sb_addr(&vm->geo, mb_id, sb_id),
+				  (u64)count * vm->geo.sb_size);
 	if (rc != -EIO)
 		return rc;
-	/*
-	 * Firecracker answers ERROR, not NACK, to a plug beyond
-	 * requested_size. If the host shrank meanwhile, that is what this
-	 * was: start over with the new size instead of giving up.
-	 */
 	virtio_mem_read_config(vm, &cfg);
-	if (cfg.plugged_size + size > cfg.requested_size)
-		return -EAGAIN;
-	return rc;
+	return virtio_mem_plug_error(&vm->cfg, &cfg);
 }
 
 static int virtio_mem_sbm_send_unplug(struct virtio_mem *vm,

@@ -377,6 +377,26 @@ def big_block_mode(ctx):
 
 
 @scenario
+def bbm_over_1g(ctx):
+    """Big blocks of 2 GiB, from the device (block-size 2G) and from
+    bbm_block_size=2G: 0 -> 4G -> 2G -> 0, online_movable. The offline
+    limit must let at least two big blocks be added at a time."""
+    runs = ((MemDev('vm0', '8G', block_size='2G'), ''),
+            (MemDev('vm0', '8G'), 'force_bbm=1 bbm_block_size=%d' % (2 * GiB)))
+    for dev, params in runs:
+        vm = ctx.vm(devices=[dev], modparams=params,
+                    cmdline='memhp_default_state=online_movable')
+        what = params or 'block-size 2G'
+        base_kb = vm.memtotal_kb()
+        for size in (4 * GiB, 2 * GiB, 0):
+            if not plug_to(ctx, vm, 'vm0', size, timeout=120):
+                break
+            wait_memtotal(ctx, vm, base_kb + size // 1024,
+                          '%s: at %s' % (what, fmt_size(size)))
+        vm.stop()
+
+
+@scenario
 def vmemmap_pressure(ctx):
     """512 MiB guest asked for 32 GiB: every 128 MiB block needs 2 MiB of
     memmap from boot memory. The driver may stop short, but the kernel must
@@ -441,7 +461,8 @@ def memmap_on_memory(ctx):
 
 SYSFS_GLOB = '/sys/bus/virtio/devices/virtio*/virtio_mem'
 STALL_WORDS = ('unmovable', 'memory_pressure', 'unplug_online_off',
-               'offline_limit', 'nack', 'no_space', 'nomem', 'add_failed',
+               'offline_limit', 'nack', 'plug_error', 'no_space', 'nomem',
+               'add_failed',
                'broken')
 
 

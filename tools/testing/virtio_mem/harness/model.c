@@ -353,8 +353,13 @@ static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
 			d->busy_next--;
 		goto busy;
 	}
-	if (target && d->host != VMH_FC && d->nack_next) {
+	if (target && d->nack_next) {
 		d->nack_next--;
+		/* Firecracker refuses with ERROR: the driver must back off. */
+		if (d->host == VMH_FC) {
+			h->fc_refusals++;
+			goto error;
+		}
 		goto nack;
 	}
 	if (target && d->cfg.plugged_size + size > d->cfg.requested_size) {

@@ -110,6 +110,8 @@ struct vmh {
 	bool expect_broken;	/* an ERROR was injected: broken is fine */
 	/* Firecracker answered ERROR to a plug that raced with a shrink. */
 	bool fc_race_error;
+	/* Plugs Firecracker refused with ERROR: never a broken driver. */
+	unsigned long fc_refusals;
 	int last_rc;		/* of the last worker pass */
 	bool unplugging;	/* inside virtio_mem_sbm_unplug() */
 	/* The first failure, and how many. */

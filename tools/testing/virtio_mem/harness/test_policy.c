@@ -510,6 +510,20 @@ static bool policy_bbm(void)
 	       problem.field && !strcmp(problem.field, "bbm_block_size"),
 	       "96 MiB big blocks refused, naming bbm_block_size");
 
+	/* A request names at most 65535 device blocks: 32768 x 2 MiB. */
+	limits.bb_size = 128 * GiB;
+	cfg.region_size = 256 * GiB;
+	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem) &&
+	       geo.bbm && geo.bb_size == 64 * GiB,
+	       "128 GiB big blocks of 2 MiB device blocks: capped to 64 GiB");
+	/* No bigger than the region allows: 4 GiB at 4 GiB holds one 4 GiB. */
+	cfg.region_size = 4 * GiB;
+	limits.bb_size = 16 * GiB;
+	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem) &&
+	       geo.bbm && geo.bb_size == 4 * GiB && geo.first_bb_id == 1 &&
+	       geo.last_bb_id == 1,
+	       "16 GiB big blocks in a 4 GiB region: capped to 4 GiB");
+
 	cfg.block_size = 256 * MiB;
 	limits = x86;
 	EXPECT(!virtio_mem_geo_init(&geo, &cfg, &limits, &problem), "geo");

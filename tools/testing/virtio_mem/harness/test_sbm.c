@@ -221,6 +221,39 @@ static bool sbm_firecracker_error_on_shrink_race_is_not_fatal(void)
 	return teardown();
 }
 
+/*
+ * Firecracker refusing every plug with ERROR (no race: requested_size as
+ * the driver read it):
+ *   requested 256 MiB -> PLUG -> ERROR, again and again
+ *   expect: one PLUG per pass, the pass ends in a retry with backoff and
+ *   status plug_error, never a broken driver; once the host accepts, the
+ *   retry plugs it all.
+ */
+static bool sbm_firecracker_refusal_backs_off(void)
+{
+	struct vmh_params p;
+	unsigned long sent;
+
+	params(&p);
+	p.host = VMH_FC;
+	EXPECT(setup(&p), "setup");
+	H.dev.nack_next = 1000;
+	vmh_host_resize(&H, 256 * MiB);
+	sent = H.dev.nr_req[VIRTIO_MEM_REQ_PLUG];
+	vmh_run_worker(&H);
+	EXPECT(H.dev.nr_req[VIRTIO_MEM_REQ_PLUG] - sent == 1,
+	       "expect one PLUG in the pass, got %lu",
+	       H.dev.nr_req[VIRTIO_MEM_REQ_PLUG] - sent);
+	EXPECT(!H.vm.broken && H.retry_pending &&
+	       H.vm.why == VIRTIO_MEM_WHY_PLUG_ERROR,
+	       "expect a retry with status plug_error (broken %d, retry %d, why %d)",
+	       H.vm.broken, H.retry_pending, H.vm.why);
+	H.dev.nack_next = 0;
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_drv_plugged(&H) == 256 * MiB, "expect 256 MiB plugged");
+	return teardown();
+}
+
 /* The same race on QEMU: NACK, and the config change brings it back. */
 static bool sbm_qemu_nack_on_shrink_race_recovers(void)
 {
@@ -484,6 +517,8 @@ const struct vmu_case vmu_sbm_cases[] = {
 	  sbm_block_left_plugged_is_used_later },
 	{ "sbm: an emptied plugged-not-added block becomes unused",
 	  sbm_emptied_plugged_block_becomes_unused },
+	{ "sbm: Firecracker refusing every plug with ERROR: backoff, not broken",
+	  sbm_firecracker_refusal_backs_off },
 	{ "sbm: Firecracker ERROR on a plug racing a shrink is not fatal",
 	  sbm_firecracker_error_on_shrink_race_is_not_fatal },
 	{ "sbm: QEMU NACK on a plug racing a shrink recovers",
