@@ -34,6 +34,9 @@ sys.path.insert(0, os.path.join(REPO, 'tools', 'testing', 'virtio_mem'))
 import vmrig  # noqa: E402
 from vmrig import GiB, MiB, MemDev, VM, VMError  # noqa: E402
 
+# Anonymous backends, as in earlier results (the tests use shared files).
+os.environ.setdefault('VMRIG_ORACLE', '0')
+
 KVERS = ['6.12.95+deb12-amd64', '6.1.0-50-amd64']
 DRIVERS = ['distro', 'ours']
 MOVABLE = 'memhp_default_state=online_movable'

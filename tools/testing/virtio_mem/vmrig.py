@@ -45,6 +45,11 @@ BUILD = os.path.join(REPO, 'build', 'vmtest')
 SELFTESTS = os.path.join(REPO, 'tools', 'testing', 'selftests', 'virtio_mem')
 QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 BUSYBOX = os.environ.get('BUSYBOX', '/bin/busybox')
+# Device memory lives in files here (tmpfs), so the host can check it.
+SHMDIR = '/dev/shm'
+# What the backend may hold beyond the plugged size: nothing; QEMU itself
+# writes none of it.
+ORACLE_SLACK = 0
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -586,8 +591,11 @@ class MemDev:
         self.node = node
         self.memaddr = memaddr
         self.extra = extra
+        self.backend = None
 
-    def qemu_args(self):
+    def qemu_args(self, backend_dir=None):
+        """QEMU arguments; with @backend_dir, the memory is a shared file
+        there, so that the host can see which parts the guest touched."""
         dev = ('virtio-mem-pci,id=%s,memdev=mem-%s,requested-size=%d,'
                'block-size=%d' % (self.id, self.id, self.requested,
                                   self.block_size))
@@ -597,8 +605,19 @@ class MemDev:
             dev += ',memaddr=%d' % self.memaddr
         if self.extra:
             dev += ',' + self.extra
+        if backend_dir:
+            self.backend = os.path.join(backend_dir, 'mem-' + self.id)
+            return ['-object', 'memory-backend-file,id=mem-%s,size=%d,'
+                    'mem-path=%s,share=on,reserve=off'
+                    % (self.id, self.size, self.backend), '-device', dev]
         return ['-object', 'memory-backend-ram,id=mem-%s,size=%d,reserve=off'
                 % (self.id, self.size), '-device', dev]
+
+    def backend_allocated(self):
+        """Bytes of the shared backend file that have memory behind them:
+        every page the guest (or QEMU) wrote and the device did not
+        discard again."""
+        return os.stat(self.backend).st_blocks * 512 if self.backend else None
 
 
 class VM:
@@ -653,6 +672,8 @@ class VM:
         self.qmp = None
         self.shell = None
         self.tmpdir = None
+        self.shmdir = None
+        self.oracle_seen = []
         self.log_path = os.path.join(self.logdir, name + '.log')
         self.boot_time = None
 
@@ -698,12 +719,15 @@ class VM:
                         else ',cpus=%d' % cpus[0]
                 cmd += ['-numa', node]
         for d in self.devices:
-            cmd += d.qemu_args()
+            cmd += d.qemu_args(self.shmdir)
         return cmd + [a.replace('@TMP@', self.tmpdir) for a in self.extra_args]
 
     def start(self):
         os.makedirs(self.logdir, exist_ok=True)
         self.tmpdir = tempfile.mkdtemp(prefix='vmrig-')
+        # Device memory in tmpfs: the host-side oracle reads its size.
+        if os.path.isdir(SHMDIR) and os.environ.get('VMRIG_ORACLE', '1') != '0':
+            self.shmdir = tempfile.mkdtemp(prefix='vmrig-', dir=SHMDIR)
         self.shell_path = os.path.join(self.tmpdir, 'shell.sock')
         self.qmp_path = os.path.join(self.tmpdir, 'qmp.sock')
         initrd = os.path.join(self.tmpdir, 'initramfs.cpio')
@@ -760,6 +784,9 @@ class VM:
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
+        if self.shmdir:
+            shutil.rmtree(self.shmdir, ignore_errors=True)
+            self.shmdir = None
 
     def __enter__(self):
         return self.start()
@@ -939,6 +966,26 @@ done''')
             if time.monotonic() > deadline:
                 raise TimeoutError('%s size still growing after %ss'
                                    % (dev_id, timeout))
+
+    def oracle(self):
+        """The host-side check that the guest never touched unplugged
+        memory (C5/C6): for each device with a shared backend, memory
+        allocated behind the backend must not exceed what is plugged.
+        Read plugged before and after, so that a resize in between is
+        judged by the larger size. Returns the problems found, as text,
+        and remembers them for console-like reporting at the end."""
+        out = []
+        for d in self.devices:
+            if not d.backend or not os.path.exists(d.backend):
+                continue
+            before = self.plugged(d.id)
+            alloc = d.backend_allocated()
+            plugged = max(before, self.plugged(d.id))
+            if alloc > plugged + ORACLE_SLACK:
+                out.append('%s: %s of the backend allocated, %s plugged'
+                           % (d.id, fmt_size(alloc), fmt_size(plugged)))
+        self.oracle_seen += out
+        return out
 
     def system_reset(self):
         self.qmp.execute('system_reset')

@@ -15,6 +15,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -839,6 +840,7 @@ def random_walk(ctx, block, cmdline, steps=40):
         sizes.append(fmt_size(size))
         vm.set_requested('vm0', size)
         time.sleep(rnd.uniform(0.2, 1.5))
+        vm.oracle()
     ctx.note('steps: ' + ' '.join(sizes))
     toggles = stop_toggler(vm, 'vm0')
     ctx.note('%d offline/online toggles went through' % toggles)
@@ -928,6 +930,36 @@ def rmmod_insmod(ctx):
         wait_memtotal(ctx, vm, base_kb + 512 * 1024, 'replugged 512M')
         guest_check(ctx, vm, 'vm0', 'replugged', zone='Movable',
                     min_blocks=4)
+
+
+@scenario
+def oracle_selfcheck(ctx):
+    """The host-side oracle can fail: 130M plugged and touched by memfill
+    leaves it quiet; the host writing into an unplugged part of the backend
+    (as a guest touching unplugged memory would) more than the plugged part
+    leaves unused is reported."""
+    vm = ctx.vm(devices=[MemDev('vm0', '1G')],
+                cmdline='memhp_default_state=online_movable')
+    if not plug_to(ctx, vm, 'vm0', 130 * MiB):
+        return
+    vm.check('memfill -o 100 >/dev/null')
+    ctx.check(not vm.oracle(), 'oracle quiet with 130M plugged and used',
+              vm.oracle_seen)
+    # It compares sizes: plant more than the plugged part leaves unused.
+    dev = vm.devices[0]
+    n = vm.plugged('vm0') - dev.backend_allocated() + 2 * MiB
+    with open(dev.backend, 'r+b') as f:
+        f.seek(dev.size - n)
+        f.write(b'\xa5' * n)
+    found = vm.oracle()
+    ctx.check(found, 'oracle reports %s written outside the plugged part'
+              % fmt_size(n), found)
+    # Take back what was planted: it is not a finding about the driver.
+    subprocess.run(['fallocate', '--punch-hole', '--offset',
+                    str(dev.size - n), '--length', str(n), dev.backend],
+                   check=True)
+    vm.oracle_seen = []
+    ctx.check(not vm.oracle(), 'oracle quiet again', vm.oracle_seen)
 
 
 # ---------------------------------------------------------------- notifier
@@ -1308,8 +1340,17 @@ def run_scenario(args, fn, logdir):
         ctx.note(traceback.format_exc().rstrip())
     finally:
         for vm in ctx.vms:
+            # The host-side oracle, once more at the end (see VM.oracle()).
+            try:
+                if vm.proc and vm.proc.poll() is None:
+                    vm.oracle()
+            except (vmrig.VMError, OSError):
+                pass
             vm.stop()
     for vm in ctx.vms:
+        if vm.oracle_seen:
+            ctx.failures.append('host-side oracle: the guest touched '
+                                'unplugged memory: %s' % vm.oracle_seen[0])
         probs = vm.console_problems()
         if probs:
             ctx.failures.append('console of %s has %d problem line(s), '
