@@ -143,8 +143,6 @@ int virtio_mem_send_unplug_all(struct virtio_mem *vm);
 void virtio_mem_vq_done(struct virtqueue *vq);
 
 /* virtio_mem_mm.c */
-int virtio_mem_mm_register(struct virtio_mem *vm);
-void virtio_mem_mm_unregister(struct virtio_mem *vm);
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
 void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm);
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
@@ -152,12 +150,16 @@ int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size);
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size);
-void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
 bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages);
 u64 virtio_mem_mm_available(void);
 u64 virtio_mem_mm_kernel_free(void);
 u64 virtio_mem_mm_memmap_size(u64 size);
+
+/* virtio_mem_notify.c */
+int virtio_mem_mm_register(struct virtio_mem *vm);
+void virtio_mem_mm_unregister(struct virtio_mem *vm);
+void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
 bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 void virtio_mem_mm_hold_begin(struct virtio_mem *vm);
 bool virtio_mem_mm_hold_full(struct virtio_mem *vm);

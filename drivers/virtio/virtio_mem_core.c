@@ -29,8 +29,10 @@
  *
  * Files: virtio_mem_state.c (block/subblock state, pure),
  * virtio_mem_policy.c (validation and decisions, pure), virtio_mem_device.c
- * (config and requests), virtio_mem_mm.c (core-mm glue), virtio_mem_sbm.c
- * and virtio_mem_bbm.c (acting on decisions, per mode),
+ * (config and requests), virtio_mem_mm.c (core-mm glue that does mm
+ * work), virtio_mem_notify.c (what core-mm calls: the memory notifier and
+ * the online_page callback), virtio_mem_sbm.c and virtio_mem_bbm.c (acting
+ * on decisions, per mode),
  * virtio_mem_sysfs.c (sysfs and debugfs), this file (probe/remove and the
  * worker).
  *

@@ -223,7 +223,7 @@ static int virtio_mem_sbm_plug_pass(struct virtio_mem *vm,
  * @diff: bytes still to plug
  *
  * New kernel-zone memory blocks reach the buddy only when the pass ends
- * (see "Holding back freshly added memory" in virtio_mem_mm.c).
+ * (see "Holding back freshly added memory" in virtio_mem_notify.c).
  *
  * Context: the worker.
  *

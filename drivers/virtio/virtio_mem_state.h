@@ -172,7 +172,7 @@ virtio_mem_sbm_state_partial(enum virtio_mem_sbm_mb_state s)
  *
  * During a plug pass, the online_page callback keeps the pages of new
  * kernel-zone memory blocks away from the buddy; the pass end hands them
- * over (see virtio_mem_mm.c). In the driver, protected by
+ * over (see virtio_mem_notify.c). In the driver, protected by
  * vm->hotplug_mutex.
  */
 struct virtio_mem_sbm_hold {
