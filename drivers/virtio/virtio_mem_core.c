@@ -486,10 +486,8 @@ static int virtio_mem_init(struct virtio_mem *vm)
 			 vm->geo.unusable_size >> 20);
 
 	vm->nid = virtio_mem_node(vm);
-	/* At least two of the units memory is added in, or BBM never adds. */
-	vm->offline_limit = max_t(u64, VIRTIO_MEM_OFFLINE_LIMIT,
-				  2 * (vm->geo.bbm ? vm->geo.bb_size :
-						     vm->geo.mb_size));
+	vm->offline_limit = virtio_mem_offline_limit(&vm->geo,
+						     VIRTIO_MEM_OFFLINE_LIMIT);
 	vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;

@@ -141,6 +141,22 @@ unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
 }
 
 /**
+ * virtio_mem_offline_limit() - how much added memory may sit offline
+ * @geo: geometry
+ * @base: the limit the driver wants, bytes
+ *
+ * At least two of the units memory is added in (memory blocks in SBM, big
+ * blocks in BBM): with less, BBM could never add a big block at all, and
+ * neither mode could add the next unit while user space onlines the last.
+ *
+ * Return: bytes.
+ */
+u64 virtio_mem_offline_limit(const struct virtio_mem_geo *geo, u64 base)
+{
+	return max_t(u64, base, 2 * (geo->bbm ? geo->bb_size : geo->mb_size));
+}
+
+/**
  * virtio_mem_geo_init() - cut the device region into memory and subblocks
  * @geo: filled in
  * @cfg: a config that passed virtio_mem_cfg_check()

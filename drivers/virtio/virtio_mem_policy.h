@@ -87,6 +87,7 @@ int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
 				struct virtio_mem_cfg_problem *problem);
 unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
 				   u64 memmap_size);
+u64 virtio_mem_offline_limit(const struct virtio_mem_geo *geo, u64 base);
 int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			const struct virtio_mem_cfg *cfg,
 			const struct virtio_mem_limits *limits,

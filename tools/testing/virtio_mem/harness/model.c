@@ -1016,8 +1016,7 @@ int vmh_probe(struct vmh *h)
 		rc = virtio_mem_geo_init(&vm->geo, &vm->cfg, &limits, &problem);
 	if (rc)
 		return rc;
-	vm->offline_limit = SZ_1G > 2 * vm->geo.mb_size ? SZ_1G :
-						      2 * vm->geo.mb_size;
+	vm->offline_limit = virtio_mem_offline_limit(&vm->geo, SZ_1G);
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;
 	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
