@@ -163,3 +163,56 @@ void kstub_printk(const char *level, const struct device *dev,
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 }
+
+/* The memmap of the region, owned by the model. */
+struct page *kstub_memmap;
+unsigned long kstub_memmap_pfn, kstub_memmap_nr;
+int kstub_page_offline_depth;
+bool (*kstub_wait_hook)(void);
+
+static struct page kstub_stray_page;
+
+struct page *pfn_to_page(unsigned long pfn)
+{
+	if (pfn < kstub_memmap_pfn || pfn - kstub_memmap_pfn >= kstub_memmap_nr) {
+		kstub_warn(__FILE__, __LINE__, "pfn_to_page(): pfn outside the memmap");
+		kstub_stray_page.flags = KSTUB_PG_POISON;
+		return &kstub_stray_page;
+	}
+	return &kstub_memmap[pfn - kstub_memmap_pfn];
+}
+
+unsigned long page_to_pfn(const struct page *page)
+{
+	if (page < kstub_memmap || page >= kstub_memmap + kstub_memmap_nr) {
+		kstub_warn(__FILE__, __LINE__, "page_to_pfn(): page outside the memmap");
+		return 0;
+	}
+	return kstub_memmap_pfn + (page - kstub_memmap);
+}
+
+unsigned int kstub_page_flags(const struct page *page)
+{
+	if (page->flags & KSTUB_PG_POISON)
+		kstub_warn(__FILE__, __LINE__,
+			   "page flags read from an uninitialised memmap (offline or removed memory)");
+	return page->flags;
+}
+
+void dump_page(struct page *page, const char *reason)
+{
+	fprintf(stderr, "dump_page: pfn 0x%lx flags 0x%x refcount %d: %s\n",
+		page_to_pfn(page), page->flags, page->refcount, reason);
+}
+
+void page_offline_begin(void)
+{
+	if (kstub_page_offline_depth++)
+		kstub_warn(__FILE__, __LINE__, "page_offline_begin() nested");
+}
+
+void page_offline_end(void)
+{
+	if (--kstub_page_offline_depth)
+		kstub_warn(__FILE__, __LINE__, "page_offline_end() unbalanced");
+}

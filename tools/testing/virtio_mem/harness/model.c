@@ -19,13 +19,14 @@
  *   hold vm->hotplug_mutex (the kernel's memory notifier would wait for it
  *   otherwise), and which pages went to the page allocator.
  *
- * The memory notifier and the online_page callback live in virtio_mem_mm.c,
- * which only builds in the kernel. vmh_mm_online() and vmh_mm_offline()
- * do what they do, in the same order: take vm->hotplug_mutex (GOING_*),
- * hand plugged subblocks to the buddy and keep unplugged ones back (the
- * online_page callback), then, at MEM_ONLINE/MEM_OFFLINE, call
- * virtio_mem_sbm_set_mb_state(..., virtio_mem_sbm_state_for(...)) exactly
- * as the notifier does, drop the mutex and, when onlining, queue the worker.
+ * The memory notifier and the online_page callback are the driver's own
+ * (virtio_mem_notify.c, compiled as it is). The model is core-mm's side of
+ * them: memory_notify() sequences (MEM_GOING_ONLINE, the online_page
+ * callback per MAX_PAGE_ORDER chunk, MEM_ONLINE; MEM_GOING_OFFLINE, then
+ * MEM_OFFLINE or MEM_CANCEL_OFFLINE), a notifier before ours that may
+ * refuse MEM_GOING_* (ours then sees only MEM_CANCEL_*), transitions left
+ * in flight between steps, and a memmap (struct page per 4 KiB) whose
+ * KSTUB_PG_BUDDY flag is the model's view of the page allocator.
  *
  * The worker loop (vmh_run_worker(), vmh_resize()) is a minimal
  * re-implementation of virtio_mem_run_wq()/virtio_mem_resize() from
@@ -92,11 +93,6 @@ static u64 vmh_sb_size(const struct vmh *h)
 						       h->p.pageblock_size;
 }
 
-static unsigned long vmh_sbs_per_mb(const struct vmh *h)
-{
-	return h->p.mb_size / vmh_sb_size(h);
-}
-
 /* Memory blocks touching the device region: the mm model's index. */
 static unsigned long vmh_mm_first(const struct vmh *h)
 {
@@ -114,18 +110,6 @@ static struct vmh_mb *vmh_mb(struct vmh *h, unsigned long mb_id)
 	if (mb_id < vmh_mm_first(h) || mb_id - vmh_mm_first(h) >= vmh_mm_nr(h))
 		return NULL;
 	return &h->mm.mbs[mb_id - vmh_mm_first(h)];
-}
-
-static u8 *vmh_buddy(struct vmh *h, unsigned long mb_id, unsigned long sb_id)
-{
-	return &h->mm.buddy[(mb_id - vmh_mm_first(h)) * vmh_sbs_per_mb(h) +
-			    sb_id];
-}
-
-static u8 *vmh_used(struct vmh *h, unsigned long mb_id, unsigned long sb_id)
-{
-	return &h->mm.used[(mb_id - vmh_mm_first(h)) * vmh_sbs_per_mb(h) +
-			   sb_id];
 }
 
 void vmh_default_params(struct vmh_params *p)
@@ -230,15 +214,19 @@ void vmh_host_grow_usable(struct vmh *h, u64 usable)
  */
 static void vmh_check_unplug(struct vmh *h, u64 addr, u64 size)
 {
-	const u64 sb_size = vmh_sb_size(h);
 	struct vmh_dev *d = &h->dev;
+	unsigned long pfn, mb_id;
+	struct vmh_mb *mb;
 	u64 a;
 
-	for (a = round_down(addr, sb_size); a < addr + size; a += sb_size) {
-		unsigned long mb_id = a / h->p.mb_size;
-
-		if (vmh_mb(h, mb_id) &&
-		    *vmh_buddy(h, mb_id, (a % h->p.mb_size) / sb_size)) {
+	for (a = round_down(addr, PFN_PHYS(pageblock_nr_pages)); a < addr + size;
+	     a += PFN_PHYS(pageblock_nr_pages)) {
+		pfn = PHYS_PFN(a);
+		mb_id = a / h->p.mb_size;
+		mb = vmh_mb(h, mb_id);
+		if (!mb)
+			continue;
+		if (vmh_page(h, pfn)->flags & KSTUB_PG_BUDDY) {
 			vmh_fail(h, "UNPLUG 0x%llx+0x%llx: 0x%llx is still with the page allocator (C7)",
 				 (unsigned long long)addr,
 				 (unsigned long long)size,
@@ -246,12 +234,19 @@ static void vmh_check_unplug(struct vmh *h, u64 addr, u64 size)
 			return;
 		}
 		/* The memmap lives there while the block is added. */
-		if (vmh_mb(h, mb_id) && vmh_mb(h, mb_id)->added &&
-		    (a % h->p.mb_size) / sb_size < h->vm.sbm.memmap_sbs) {
+		if (mb->added && pfn - mb_id * PHYS_PFN(h->p.mb_size) <
+		    mb->memmap_pages) {
 			vmh_fail(h, "UNPLUG 0x%llx+0x%llx: 0x%llx holds the memmap of added mb %lu",
 				 (unsigned long long)addr,
 				 (unsigned long long)size,
 				 (unsigned long long)a, mb_id);
+			return;
+		}
+		/* BBM: a big block goes only once Linux has removed it. */
+		if (h->vm.geo.bbm && mb->added) {
+			vmh_fail(h, "UNPLUG 0x%llx+0x%llx: mb %lu is still added to Linux",
+				 (unsigned long long)addr,
+				 (unsigned long long)size, mb_id);
 			return;
 		}
 	}
@@ -479,164 +474,477 @@ void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
 /* ---- core-mm model ---- */
 
 /*
- * Held memory blocks (virtio_mem_mm_hold_begin() in virtio_mem_mm.c): the
- * online_page callback keeps all pages of a kernel-zone block added during
- * a plug pass out of the buddy; the pass end, or the block going offline,
- * hands its plugged subblocks over. The model does the same with its own
- * list, so that a subblock handed over twice, or never, shows.
+ * The memmap: one struct page per 4 KiB of the memory blocks touching the
+ * region. The model owns the flags' meaning (see kstub.h): KSTUB_PG_BUDDY is
+ * the model's own view of what the page allocator holds, which check.c
+ * compares with the device and the driver.
  */
-static void vmh_release_mb(struct vmh *h, unsigned long mb_id)
+static unsigned long vmh_mb_pages(const struct vmh *h)
 {
-	unsigned long sb;
+	return PHYS_PFN(h->p.mb_size);
+}
 
-	for (sb = h->vm.sbm.memmap_sbs; sb < vmh_sbs_per_mb(h); sb++) {
-		if (!virtio_mem_sbm_test_sb_plugged(&h->vm.sbm, mb_id, sb, 1))
-			continue;
-		if (*vmh_buddy(h, mb_id, sb))
-			vmh_fail(h, "releasing held mb %lu: subblock %lu already in the buddy",
-				 mb_id, sb);
-		*vmh_buddy(h, mb_id, sb) = 1;
-		*vmh_used(h, mb_id, sb) = vmh_pct(h) < h->mm.used_pct;
+static unsigned long vmh_mb_pfn(const struct vmh *h, unsigned long mb_id)
+{
+	return mb_id * vmh_mb_pages(h);
+}
+
+struct page *vmh_page(struct vmh *h, unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+/* Is the device block under @pfn plugged, as the device says? */
+bool vmh_pfn_plugged(const struct vmh *h, unsigned long pfn)
+{
+	const struct vmh_dev *d = &h->dev;
+	u64 addr = PFN_PHYS(pfn);
+
+	if (addr < d->cfg.addr || addr >= d->cfg.addr + d->cfg.region_size)
+		return false;
+	return d->plugged[(addr - d->cfg.addr) / d->cfg.block_size];
+}
+
+static void vmh_poison(struct vmh *h, unsigned long pfn, unsigned long nr)
+{
+	struct page *page;
+
+	for (; nr--; pfn++) {
+		page = vmh_page(h, pfn);
+		page->flags = KSTUB_PG_POISON;
+		page->refcount = 0;
 	}
 }
 
-void virtio_mem_mm_hold_begin(struct virtio_mem *vm)
+/* The memory blocks core-mm hands to the page allocator, in the buddy. */
+static unsigned long vmh_mb_of_pfn(const struct vmh *h, unsigned long pfn)
 {
-	mutex_lock(&vm->hotplug_mutex);
-	if (vm->hold.active || vm->hold.nr)
-		vmh_fail(to_vmh(vm), "hold_begin: a hold is still on (%u blocks)",
-			 vm->hold.nr);
-	vm->hold.active = true;
-	mutex_unlock(&vm->hotplug_mutex);
+	return pfn / vmh_mb_pages(h);
 }
 
-bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
-{
-	return vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX;
-}
+unsigned long vmh_dirty_freed;
 
-bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id)
+/* Pages go to the buddy: generic_online_page() and free_contig_range(). */
+static void vmh_to_buddy(struct vmh *h, const char *what, unsigned long pfn,
+			 unsigned long nr)
 {
-	lockdep_assert_held(&vm->hotplug_mutex);
-	return virtio_mem_sbm_hold_test(&vm->hold, mb_id);
-}
-
-void virtio_mem_mm_hold_end(struct virtio_mem *vm)
-{
-	struct vmh *h = to_vmh(vm);
-
-	mutex_lock(&vm->hotplug_mutex);
-	if (!vm->hold.active)
-		vmh_fail(h, "hold_end without hold_begin");
-	vm->hold.active = false;
-	while (vm->hold.nr && !vmh_break("hold"))
-		vmh_release_mb(h, vm->hold.mb_ids[--vm->hold.nr]);
-	mutex_unlock(&vm->hotplug_mutex);
-}
-
-/* Online: memory notifier + online_page callback, see the top comment. */
-static void vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
-{
-	struct virtio_mem *vm = &h->vm;
+	unsigned long mb_id = vmh_mb_of_pfn(h, pfn), i;
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
-	enum virtio_mem_sbm_mb_state state;
-	bool hold;
-	unsigned long sb;
+	struct page *page;
 
-	/* MEM_GOING_ONLINE */
-	mutex_lock(&vm->hotplug_mutex);
-	hold = vm->hold.active && !movable &&
-	       virtio_mem_sbm_hold_add(&vm->hold, mb_id);
-	/* online_pages() -> online_page callback, per subblock past the memmap */
-	for (sb = vm->sbm.memmap_sbs; sb < vmh_sbs_per_mb(h) && !hold; sb++) {
-		u8 *b = vmh_buddy(h, mb_id, sb);
-
-		if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb, 1) &&
-		    !vmh_break("online_page"))
-			continue;
-		if (*b)
-			vmh_fail(h, "onlining mb %lu: subblock %lu already in the buddy",
-				 mb_id, sb);
-		*b = 1;
-		*vmh_used(h, mb_id, sb) = vmh_pct(h) < h->mm.used_pct;
+	if (!mb || vmh_mb_of_pfn(h, pfn + nr - 1) != mb_id || !mb->added ||
+	    (!h->mm.in_callbacks && !mb->online)) {
+		vmh_fail(h, "%s(pfn 0x%lx, %lu pages): its memory block is not online",
+			 what, pfn, nr);
+		return;
 	}
-	mb->online = true;
+	for (i = 0; i < nr; i++) {
+		page = vmh_page(h, pfn + i);
+		if (page->flags & (KSTUB_PG_BUDDY | KSTUB_PG_POISON)) {
+			vmh_fail(h, "%s: pfn 0x%lx already in the buddy (or no memmap)",
+				 what, pfn + i);
+			return;
+		}
+		if (page->refcount != 1) {
+			vmh_fail(h, "%s: pfn 0x%lx handed over with %d references",
+				 what, pfn + i, page->refcount);
+			return;
+		}
+		/*
+		 * Freeing clears PageDirty (free_pages_prepare()), so a fresh
+		 * page through free_contig_range() is harmless on x86. It
+		 * happens when virtio_mem_mm_fake_online() frees a chunk of
+		 * two subblocks, the first fake-offlined from the buddy and
+		 * the next never onlined: counted, not failed (README).
+		 */
+		if (page->flags & KSTUB_PG_DIRTY) {
+			vmh_dirty_freed++;
+			page->flags &= ~KSTUB_PG_DIRTY;
+		}
+		if (!vmh_pfn_plugged(h, pfn + i)) {
+			vmh_fail(h, "mb %lu pfn 0x%lx: in the buddy, but unplugged (%s)",
+				 mb_id, pfn + i, what);
+			return;
+		}
+	}
+	for (i = 0; i < nr; i++) {
+		page = vmh_page(h, pfn + i);
+		page->flags &= ~(KSTUB_PG_OFFLINE | KSTUB_PG_RESERVED);
+		page->flags |= KSTUB_PG_BUDDY;
+		if ((pfn + i) % pageblock_nr_pages == 0 &&
+		    vmh_pct(h) < h->mm.used_pct)
+			page->flags |= KSTUB_PG_USED;
+		page->refcount = 0;
+	}
+	if (!h->mm.in_callbacks)
+		h->mm.nr_fake_online_sbs += PFN_PHYS(nr) / vmh_sb_size(h);
+}
+
+void generic_online_page(struct page *page, unsigned int order)
+{
+	struct vmh *h = vmh_cur;
+
+	vmh_to_buddy(h, "generic_online_page", page_to_pfn(page), 1UL << order);
+	/* What __free_pages_core() counts. */
+	if (!vmh_break("managed"))
+		h->mm.managed += 1L << order;
+}
+
+void free_contig_range(unsigned long pfn, unsigned long nr_pages)
+{
+	struct vmh *h = vmh_cur;
+	unsigned long i;
+
+	if (vmh_break("fake_online")) {
+		for (i = 0; i < nr_pages; i++)
+			vmh_page(h, pfn + i)->refcount = 0;
+		return;
+	}
+	vmh_to_buddy(h, "free_contig_range", pfn, nr_pages);
+}
+
+void adjust_managed_page_count(struct page *page, long count)
+{
+	vmh_cur->mm.managed += count;
+}
+
+struct page *pfn_to_online_page(unsigned long pfn)
+{
+	struct vmh *h = vmh_cur;
+	struct vmh_mb *mb = vmh_mb(h, vmh_mb_of_pfn(h, pfn));
+
+	return mb && mb->online ? vmh_page(h, pfn) : NULL;
+}
+
+/* ---- the notifier chain and the online_page callback ---- */
+
+int register_memory_notifier(struct notifier_block *nb)
+{
+	struct vmh *h = vmh_cur;
+
+	if (h->mm.nb)
+		vmh_fail(h, "a second memory notifier registered");
+	h->mm.nb = nb;
+	return 0;
+}
+
+void unregister_memory_notifier(struct notifier_block *nb)
+{
+	struct vmh *h = vmh_cur;
+
+	if (h->mm.nb != nb)
+		vmh_fail(h, "unregistering a memory notifier that is not ours");
+	h->mm.nb = NULL;
+}
+
+int set_online_page_callback(online_page_callback_t callback)
+{
+	struct vmh *h = vmh_cur;
+
+	if (h->mm.online_page)
+		return -EBUSY;
+	h->mm.online_page = callback;
+	return 0;
+}
+
+int restore_online_page_callback(online_page_callback_t callback)
+{
+	struct vmh *h = vmh_cur;
+
+	if (h->mm.online_page != callback)
+		return -EINVAL;
+	h->mm.online_page = NULL;
+	return 0;
+}
+
+static const char *vmh_action_name(unsigned long action)
+{
+	switch (action) {
+	case MEM_GOING_ONLINE:
+		return "GOING_ONLINE";
+	case MEM_ONLINE:
+		return "ONLINE";
+	case MEM_CANCEL_ONLINE:
+		return "CANCEL_ONLINE";
+	case MEM_GOING_OFFLINE:
+		return "GOING_OFFLINE";
+	case MEM_OFFLINE:
+		return "OFFLINE";
+	case MEM_CANCEL_OFFLINE:
+		return "CANCEL_OFFLINE";
+	}
+	return "?";
+}
+
+/*
+ * memory_notify(): a notifier before ours may refuse MEM_GOING_* (then the
+ * chain stops there and ours never sees it); ours is called without the
+ * hotplug mutex (core-mm holds its own locks, not ours).
+ */
+static int vmh_notify(struct vmh *h, unsigned long action,
+		      unsigned long mb_id, bool earlier_refuses)
+{
+	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	struct memory_notify mn = {
+		.start_pfn = vmh_mb_pfn(h, mb_id) + mb->memmap_pages,
+		.nr_pages = vmh_mb_pages(h) - mb->memmap_pages,
+	};
+	int rc = 0;
+
+	if (getenv("VMH_TRACE"))
+		fprintf(stderr, "  notify %s mb %lu%s\n", vmh_action_name(action),
+			mb_id, earlier_refuses ? " (an earlier notifier refuses)" : "");
+	if (h->vm.hotplug_mutex.held)
+		vmh_fail(h, "harness: memory_notify(%s) with the hotplug mutex held",
+			 vmh_action_name(action));
+	if (earlier_refuses) {
+		h->mm.nr_refusals++;
+		return -EBUSY;
+	}
+	if (h->mm.nb)
+		rc = notifier_to_errno(h->mm.nb->notifier_call(h->mm.nb, action,
+								&mn));
+	return rc;
+}
+
+static bool vmh_refuse(struct vmh *h, unsigned int *next)
+{
+	if (*next) {
+		(*next)--;
+		return true;
+	}
+	return h->mm.refuse_pct && vmh_pct(h) < h->mm.refuse_pct;
+}
+
+/*
+ * online_pages(), up to MEM_GOING_ONLINE: the memmap gets initialised
+ * (PageOffline, one reference, the zone; a 6.12 kernel), then the chain.
+ * On a refusal, MEM_CANCEL_ONLINE to all.
+ */
+static int vmh_mm_going_online(struct vmh *h, unsigned long mb_id,
+			       bool movable)
+{
+	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	unsigned long pfn = vmh_mb_pfn(h, mb_id), i;
+	struct page *page;
+	int rc;
+
+	for (i = 0; i < vmh_mb_pages(h); i++) {
+		page = vmh_page(h, pfn + i);
+		page->flags = (i < mb->memmap_pages ? KSTUB_PG_RESERVED :
+			       KSTUB_PG_OFFLINE) |
+			      (movable ? KSTUB_PG_MOVABLE : 0);
+		page->refcount = vmh_break("refcount") ? 2 : 1;
+	}
 	mb->movable = movable;
-	h->mm.nr_onlines++;
-	/* MEM_ONLINE */
-	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
-	if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state)))
-		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
-					    virtio_mem_sbm_state_for(&vm->sbm,
-								     mb_id,
-								     true,
-								     movable));
-	mutex_unlock(&vm->hotplug_mutex);
-	virtio_mem_retry(vm);
+	rc = vmh_notify(h, MEM_GOING_ONLINE, mb_id,
+			vmh_refuse(h, &h->mm.refuse_next_online));
+	if (!rc)
+		return 0;
+	vmh_notify(h, MEM_CANCEL_ONLINE, mb_id, false);
+	vmh_poison(h, pfn + mb->memmap_pages,
+		   vmh_mb_pages(h) - mb->memmap_pages);
+	h->mm.nr_cancels++;
+	return rc;
 }
 
-/* Offline: may fail (pages that cannot be migrated). */
-static int vmh_mm_offline(struct vmh *h, unsigned long mb_id, bool may_fail)
+/* ... and the rest: the callback per chunk, then MEM_ONLINE. */
+static void vmh_mm_finish_online(struct vmh *h, unsigned long mb_id)
 {
-	struct virtio_mem *vm = &h->vm;
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
-	enum virtio_mem_sbm_mb_state state;
-	unsigned long sb;
+	const unsigned long start = vmh_mb_pfn(h, mb_id) + mb->memmap_pages;
+	const unsigned long end = vmh_mb_pfn(h, mb_id) + vmh_mb_pages(h);
+	unsigned long pfn;
+	unsigned int order;
 
-	/* MEM_GOING_OFFLINE */
-	mutex_lock(&vm->hotplug_mutex);
-	if (virtio_mem_sbm_hold_forget(&vm->hold, mb_id))
-		vmh_release_mb(h, mb_id);
-	if (may_fail && h->mm.offline_fail_pct &&
-	    vmh_pct(h) < h->mm.offline_fail_pct) {
-		/* MEM_CANCEL_OFFLINE; or the driver's time for it ran out. */
-		mutex_unlock(&vm->hotplug_mutex);
-		return vmh_pct(h) < 50 ? -EINTR : -EBUSY;
+	h->mm.in_callbacks = true;
+	for (pfn = start; pfn < end; pfn += 1UL << order) {
+		order = pfn ? min_t(unsigned int, MAX_PAGE_ORDER, __ffs(pfn)) :
+			      MAX_PAGE_ORDER;
+		/* Self-check: core-mm forgets our callback. */
+		if (h->mm.online_page && !vmh_break("online_page"))
+			h->mm.online_page(vmh_page(h, pfn), order);
+		else
+			generic_online_page(vmh_page(h, pfn), order);
 	}
-	for (sb = 0; sb < vmh_sbs_per_mb(h); sb++) {
-		*vmh_buddy(h, mb_id, sb) = 0;
-		*vmh_used(h, mb_id, sb) = 0;
+	h->mm.in_callbacks = false;
+	mb->online = true;
+	h->mm.nr_onlines++;
+	if (!vmh_break("end"))
+		vmh_notify(h, MEM_ONLINE, mb_id, false);
+	/* Self-check: a block lands on the hold list outside a plug pass. */
+	if (vmh_break("hold") && !h->vm.hold.active) {
+		mutex_lock(&h->vm.hotplug_mutex);
+		virtio_mem_sbm_hold_add(&h->vm.hold, mb_id);
+		mutex_unlock(&h->vm.hotplug_mutex);
 	}
+}
+
+static int vmh_mm_online(struct vmh *h, unsigned long mb_id, bool movable)
+{
+	int rc = vmh_mm_going_online(h, mb_id, movable);
+
+	if (!rc)
+		vmh_mm_finish_online(h, mb_id);
+	return rc;
+}
+
+static int vmh_mm_going_offline(struct vmh *h, unsigned long mb_id)
+{
+	int rc = vmh_notify(h, MEM_GOING_OFFLINE, mb_id,
+			    vmh_refuse(h, &h->mm.refuse_next_offline));
+
+	if (rc) {
+		vmh_notify(h, MEM_CANCEL_OFFLINE, mb_id, false);
+		h->mm.nr_cancels++;
+	}
+	return rc;
+}
+
+/*
+ * offline_pages() after MEM_GOING_OFFLINE: everything must be free or
+ * movable, and a PageOffline page is skipped only without references.
+ * May fail as offlining does: -EBUSY (unmovable), -EINTR (the driver's
+ * offliner ran out of time).
+ */
+static int vmh_mm_finish_offline(struct vmh *h, unsigned long mb_id,
+				 bool may_fail)
+{
+	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	const unsigned long start = vmh_mb_pfn(h, mb_id) + mb->memmap_pages;
+	const unsigned long nr = vmh_mb_pages(h) - mb->memmap_pages;
+	unsigned long i, buddy = 0;
+	struct page *page;
+	int rc = 0;
+
+	if (vmh_break("refs")) {
+		for (i = 0; i < nr; i++) {
+			page = vmh_page(h, start + i);
+			if (page->flags & KSTUB_PG_OFFLINE) {
+				page->refcount++;
+				break;
+			}
+		}
+	}
+	for (i = 0; i < nr; i++) {
+		page = vmh_page(h, start + i);
+		if (page->flags & KSTUB_PG_BUDDY) {
+			buddy++;
+			continue;
+		}
+		if (!(page->flags & KSTUB_PG_OFFLINE) || page->refcount) {
+			vmh_fail(h, "offlining mb %lu: pfn 0x%lx is neither in the buddy nor PageOffline without references (flags 0x%x, %d references)",
+				 mb_id, start + i, page->flags, page->refcount);
+			rc = -EBUSY;
+			break;
+		}
+	}
+	if (!rc && may_fail && h->mm.offline_fail_pct &&
+	    vmh_pct(h) < h->mm.offline_fail_pct)
+		rc = vmh_pct(h) < 50 ? -EINTR : -EBUSY;
+	if (rc) {
+		vmh_notify(h, MEM_CANCEL_OFFLINE, mb_id, false);
+		return rc;
+	}
+	h->mm.managed -= buddy;
+	vmh_poison(h, start, nr);
 	mb->online = false;
 	mb->movable = false;
 	h->mm.nr_offlines++;
-	/* MEM_OFFLINE */
-	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
-	if (!WARN_ON_ONCE(!virtio_mem_sbm_state_added(state)))
-		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
-					    virtio_mem_sbm_state_for(&vm->sbm,
-								     mb_id,
-								     false,
-								     false));
-	mutex_unlock(&vm->hotplug_mutex);
+	if (!vmh_break("end"))
+		vmh_notify(h, MEM_OFFLINE, mb_id, false);
 	return 0;
+}
+
+static int vmh_mm_offline(struct vmh *h, unsigned long mb_id, bool may_fail)
+{
+	int rc = vmh_mm_going_offline(h, mb_id);
+
+	return rc ? rc : vmh_mm_finish_offline(h, mb_id, may_fail);
+}
+
+/*
+ * A transition in flight: user space began onlining or offlining a block
+ * and core-mm has sent MEM_GOING_* but not yet the rest. Ends now.
+ */
+bool vmh_inflight_end(struct vmh *h)
+{
+	unsigned long mb_id = h->mm.inflight_mb;
+	unsigned long action = h->mm.inflight;
+
+	if (!action)
+		return false;
+	h->mm.inflight = 0;
+	if (getenv("VMH_TRACE"))
+		fprintf(stderr, "  in flight: %s of mb %lu ends\n",
+			vmh_action_name(action), mb_id);
+	if (action == MEM_GOING_ONLINE)
+		vmh_mm_finish_online(h, mb_id);
+	else
+		vmh_mm_finish_offline(h, mb_id, true);
+	return true;
+}
+
+/*
+ * The driver waits (remove's quiesce): the transition in flight ends
+ * meanwhile. A wait that nothing can end would hang the kernel too.
+ */
+static bool vmh_wait_hook(void)
+{
+	struct vmh *h = vmh_cur;
+
+	if (vmh_inflight_end(h))
+		return true;
+	fprintf(stderr, "harness: the driver waits for mb %lu to finish a transition, but core-mm has none in flight\n",
+		h->vm.hotplug_mb);
+	printf("not ok - the driver waits for a transition nobody has in flight (mb %lu)\n",
+	       h->vm.hotplug_mb);
+	exit(1);
 }
 
 int vmh_user_online(struct vmh *h, unsigned long mb_id, bool movable)
 {
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	int rc;
 
-	if (!mb || !mb->added || mb->online)
+	if (!mb || !mb->added || mb->online || h->mm.inflight)
 		return -EINVAL;
 	if (h->vm.hotplug_mutex.held) {
 		vmh_fail(h, "harness: onlining with the hotplug mutex held");
 		return -EDEADLK;
 	}
-	vmh_mm_online(h, mb_id, movable);
+	rc = vmh_mm_going_online(h, mb_id, movable);
+	if (rc)
+		return rc;
+	if (h->mm.inflight_pct && vmh_pct(h) < h->mm.inflight_pct) {
+		h->mm.inflight = MEM_GOING_ONLINE;
+		h->mm.inflight_mb = mb_id;
+		return 0;
+	}
+	vmh_mm_finish_online(h, mb_id);
 	return 0;
 }
 
 int vmh_user_offline(struct vmh *h, unsigned long mb_id)
 {
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	int rc;
 
-	if (!mb || !mb->added || !mb->online)
+	if (!mb || !mb->added || !mb->online || h->mm.inflight)
 		return -EINVAL;
 	if (h->vm.hotplug_mutex.held) {
 		vmh_fail(h, "harness: offlining with the hotplug mutex held");
 		return -EDEADLK;
 	}
-	return vmh_mm_offline(h, mb_id, true);
+	rc = vmh_mm_going_offline(h, mb_id);
+	if (rc)
+		return rc;
+	if (h->mm.inflight_pct && vmh_pct(h) < h->mm.inflight_pct) {
+		h->mm.inflight = MEM_GOING_OFFLINE;
+		h->mm.inflight_mb = mb_id;
+		return 0;
+	}
+	return vmh_mm_finish_offline(h, mb_id, true);
 }
 
 /* User space onlines or offlines one added block, at random. */
@@ -645,6 +953,12 @@ void vmh_user_event(struct vmh *h)
 	unsigned long nr = vmh_mm_nr(h), i, start, mb_id;
 	struct vmh_mb *mb;
 
+	if (!h->probed)
+		return;
+	if (h->mm.inflight) {
+		vmh_inflight_end(h);
+		return;
+	}
 	start = vmh_rand(h) % nr;
 	for (i = 0; i < nr; i++) {
 		mb_id = vmh_mm_first(h) + (start + i) % nr;
@@ -661,15 +975,71 @@ void vmh_user_event(struct vmh *h)
 
 /* ---- virtio_mem_mm.c's interface ---- */
 
+/* The zone auto-onlining picks; user space may have picked another. */
+static void vmh_auto_online(struct vmh *h, unsigned long mb_id)
+{
+	bool movable;
+
+	switch (h->mm.online) {
+	case VMH_ONLINE_NONE:
+		return;
+	case VMH_ONLINE_KERNEL:
+		movable = false;
+		break;
+	case VMH_ONLINE_MOVABLE:
+		movable = true;
+		break;
+	default:
+		movable = vmh_rand(h) & 1;
+		break;
+	}
+	/* Refused by a notifier: it stays offline, as add_memory leaves it. */
+	vmh_mm_online(h, mb_id, movable);
+}
+
+/* add_memory_driver_managed() refuses or runs out of memory. */
+static int vmh_add_fails(struct vmh *h, unsigned long nr_mbs)
+{
+	int err;
+
+	if (!h->vm.sbm.memmap_sbs && virtio_mem_mm_kernel_free() <
+	    nr_mbs * virtio_mem_mm_memmap_size(h->p.mb_size)) {
+		/* vmemmap allocation failure */
+		h->mm.nr_add_fails++;
+		return -ENOMEM;
+	}
+	if (h->mm.add_fail_next ||
+	    (h->mm.add_fail_pct && vmh_pct(h) < h->mm.add_fail_pct)) {
+		if (h->mm.add_fail_next)
+			h->mm.add_fail_next--;
+		err = h->mm.add_fail_errno ? h->mm.add_fail_errno :
+		      (vmh_rand(h) & 1 ? -ENOMEM : -EBUSY);
+		h->mm.nr_add_fails++;
+		return err;
+	}
+	return 0;
+}
+
+static void vmh_mm_added(struct vmh *h, unsigned long mb_id,
+			 unsigned int memmap_pages)
+{
+	struct vmh_mb *mb = vmh_mb(h, mb_id);
+
+	mb->added = !vmh_break("added");
+	mb->memmap_pages = memmap_pages;
+	h->mm.nr_adds++;
+}
+
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 {
 	struct vmh *h = to_vmh(vm);
 	struct vmh_mb *mb = vmh_mb(h, mb_id);
 	enum virtio_mem_sbm_mb_state state;
-	bool movable;
 	int err;
 
 	lockdep_assert_not_held(&vm->hotplug_mutex);
+	/* Core-mm's hotplug lock: a transition in flight ends first. */
+	vmh_inflight_end(h);
 	if (!mb || mb_id < vm->geo.first_mb_id || mb_id > vm->geo.last_mb_id) {
 		vmh_fail(h, "add of mb %lu, outside the usable memory blocks",
 			 mb_id);
@@ -689,142 +1059,125 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 					    vm->sbm.memmap_sbs))
 		vmh_fail(h, "add of mb %lu with its memmap on its unplugged first subblock",
 			 mb_id);
-	if (!vm->sbm.memmap_sbs && virtio_mem_mm_kernel_free() <
-	    virtio_mem_mm_memmap_size(h->p.mb_size)) {
-		/* vmemmap allocation failure */
-		h->mm.nr_add_fails++;
-		return -ENOMEM;
-	}
-	if (h->mm.add_fail_next ||
-	    (h->mm.add_fail_pct && vmh_pct(h) < h->mm.add_fail_pct)) {
-		if (h->mm.add_fail_next)
-			h->mm.add_fail_next--;
-		err = h->mm.add_fail_errno ? h->mm.add_fail_errno :
-		      (vmh_rand(h) & 1 ? -ENOMEM : -EBUSY);
-		h->mm.nr_add_fails++;
+	err = vmh_add_fails(h, 1);
+	if (err)
 		return err;
-	}
-	mb->added = !vmh_break("added");
-	h->mm.nr_adds++;
-
-	switch (h->mm.online) {
-	case VMH_ONLINE_NONE:
-		return 0;
-	case VMH_ONLINE_KERNEL:
-		movable = false;
-		break;
-	case VMH_ONLINE_MOVABLE:
-		movable = true;
-		break;
-	default:
-		movable = vmh_rand(h) & 1;
-		break;
-	}
-	vmh_mm_online(h, mb_id, movable);
+	vmh_mm_added(h, mb_id, vm->sbm.memmap_sbs * PHYS_PFN(vm->geo.sb_size));
+	vmh_auto_online(h, mb_id);
 	return 0;
 }
 
-int virtio_mem_mm_remove_mb(struct virtio_mem *vm, unsigned long mb_id)
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 {
 	struct vmh *h = to_vmh(vm);
-	struct vmh_mb *mb = vmh_mb(h, mb_id);
+	const unsigned long first = addr / h->p.mb_size;
+	const unsigned long nr = size / h->p.mb_size;
+	unsigned long i;
+	int err;
 
 	lockdep_assert_not_held(&vm->hotplug_mutex);
-	if (!mb || !mb->added) {
-		vmh_fail(h, "remove of mb %lu, which is not added", mb_id);
+	vmh_inflight_end(h);
+	if (!nr || addr % h->p.mb_size || size % h->p.mb_size ||
+	    first < vm->geo.first_mb_id || first + nr - 1 > vm->geo.last_mb_id) {
+		vmh_fail(h, "add of 0x%llx+0x%llx: not whole usable memory blocks",
+			 (unsigned long long)addr, (unsigned long long)size);
 		return -EINVAL;
 	}
-	if (mb->online)
-		return -EBUSY;
-	mb->added = false;
+	for (i = 0; i < nr; i++) {
+		if (vmh_mb(h, first + i)->added) {
+			vmh_fail(h, "add of mb %lu, which is added already",
+				 first + i);
+			return -EEXIST;
+		}
+		if (!vmh_pfn_plugged(h, vmh_mb_pfn(h, first + i)))
+			vmh_fail(h, "add of mb %lu, which is not plugged",
+				 first + i);
+	}
+	err = vmh_add_fails(h, nr);
+	if (err)
+		return err;
+	for (i = 0; i < nr; i++)
+		vmh_mm_added(h, first + i, 0);
+	for (i = 0; i < nr; i++)
+		vmh_auto_online(h, first + i);
 	return 0;
 }
 
-/* User space never onlines or offlines while the worker runs here. */
-bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
-			unsigned long nr)
+/*
+ * offline_and_remove_memory(): offline each block, and on a failure online
+ * again (same zone) the ones it offlined; then remove them all.
+ */
+int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
+					   u64 size)
 {
-	lockdep_assert_held(&vm->hotplug_mutex);
-	return false;
+	struct vmh *h = to_vmh(vm);
+	const unsigned long first = addr / h->p.mb_size;
+	const unsigned long nr = size / h->p.mb_size;
+	int was_movable[64];	/* -1: offline */
+	unsigned long i, j;
+	struct vmh_mb *mb;
+	int rc;
+
+	lockdep_assert_not_held(&vm->hotplug_mutex);
+	vmh_inflight_end(h);
+	if (!nr || nr > ARRAY_SIZE(was_movable) || addr % h->p.mb_size ||
+	    size % h->p.mb_size || !vmh_mb(h, first) ||
+	    !vmh_mb(h, first + nr - 1)) {
+		vmh_fail(h, "offline_and_remove of 0x%llx+0x%llx: not whole memory blocks of the region",
+			 (unsigned long long)addr, (unsigned long long)size);
+		return -EINVAL;
+	}
+	for (i = 0; i < nr; i++) {
+		if (!vmh_mb(h, first + i)->added) {
+			vmh_fail(h, "offline_and_remove of mb %lu, which is not added",
+				 first + i);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < nr; i++) {
+		mb = vmh_mb(h, first + i);
+		was_movable[i] = mb->movable;
+		if (!mb->online) {
+			was_movable[i] = -1;
+			continue;
+		}
+		rc = vmh_mm_offline(h, first + i, true);
+		if (!rc)
+			continue;
+		for (j = 0; j < i; j++)
+			if (was_movable[j] >= 0)
+				vmh_mm_online(h, first + j, was_movable[j]);
+		return rc;
+	}
+	for (i = 0; i < nr; i++) {
+		mb = vmh_mb(h, first + i);
+		mb->added = false;
+		mb->memmap_pages = 0;
+		vmh_poison(h, vmh_mb_pfn(h, first + i), vmh_mb_pages(h));
+	}
+	return 0;
 }
 
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id)
 {
-	struct vmh *h = to_vmh(vm);
-	struct vmh_mb *mb = vmh_mb(h, mb_id);
-	int rc;
-
-	lockdep_assert_not_held(&vm->hotplug_mutex);
-	if (!mb || !mb->added) {
-		vmh_fail(h, "offline_and_remove of mb %lu, which is not added",
-			 mb_id);
-		return -EINVAL;
-	}
-	if (mb->online) {
-		rc = vmh_mm_offline(h, mb_id, true);
-		if (rc)
-			return rc;
-	}
-	mb->added = false;
-	return 0;
+	return virtio_mem_mm_offline_and_remove_range(vm,
+			(u64)mb_id * vm->geo.mb_size, vm->geo.mb_size);
 }
 
-/* The only way plugged pages of an online block reach the buddy later. */
-void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages)
+void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm)
 {
-	struct vmh *h = vmh_cur;
-	const u64 sb_size = vmh_sb_size(h);
-	const unsigned long sb_pages = PHYS_PFN(sb_size);
-	u64 addr = PFN_PHYS(pfn);
-	unsigned long mb_id, sb_id, i;
-	struct vmh_mb *mb;
-
-	if (!nr_pages || pfn % sb_pages || nr_pages % sb_pages) {
-		vmh_fail(h, "fake_online(pfn 0x%lx, %lu pages): not whole subblocks",
-			 pfn, nr_pages);
-		return;
-	}
-	for (i = 0; i < nr_pages / sb_pages; i++, addr += sb_size) {
-		mb_id = addr / h->p.mb_size;
-		sb_id = (addr % h->p.mb_size) / sb_size;
-		mb = vmh_mb(h, mb_id);
-		if (!mb || !mb->added || !mb->online) {
-			vmh_fail(h, "fake_online of 0x%llx: its memory block is not online",
-				 (unsigned long long)addr);
-			return;
-		}
-		if (!virtio_mem_sbm_test_sb_plugged(&h->vm.sbm, mb_id, sb_id, 1)) {
-			vmh_fail(h, "fake_online of 0x%llx: subblock not plugged",
-				 (unsigned long long)addr);
-			return;
-		}
-		if (*vmh_buddy(h, mb_id, sb_id)) {
-			vmh_fail(h, "fake_online of 0x%llx: already in the buddy",
-				 (unsigned long long)addr);
-			return;
-		}
-		*vmh_buddy(h, mb_id, sb_id) = !vmh_break("fake_online");
-		*vmh_used(h, mb_id, sb_id) = 0;
-		h->mm.nr_fake_online_sbs++;
-	}
 }
 
-/* Resolve a subblock-aligned run of pages to the model's subblocks. */
-static bool vmh_sb_range(struct vmh *h, const char *what, unsigned long pfn,
-			 unsigned long nr_pages, unsigned long *mb_id,
-			 unsigned long *sb_id, unsigned long *nr_sbs)
+/* Resolve a pageblock-aligned run of pages inside one memory block. */
+static bool vmh_pb_range(struct vmh *h, const char *what, unsigned long pfn,
+			 unsigned long nr_pages)
 {
-	const u64 sb_size = vmh_sb_size(h);
-	const unsigned long sb_pages = PHYS_PFN(sb_size);
-	u64 addr = PFN_PHYS(pfn);
-
-	*mb_id = addr / h->p.mb_size;
-	*sb_id = (addr % h->p.mb_size) / sb_size;
-	*nr_sbs = nr_pages / sb_pages;
-	if (!nr_pages || pfn % sb_pages || nr_pages % sb_pages ||
-	    *sb_id + *nr_sbs > vmh_sbs_per_mb(h) || !vmh_mb(h, *mb_id)) {
-		vmh_fail(h, "%s(pfn 0x%lx, %lu pages): not whole subblocks of one block in the region",
+	if (!nr_pages || pfn % pageblock_nr_pages ||
+	    nr_pages % pageblock_nr_pages ||
+	    vmh_mb_of_pfn(h, pfn) != vmh_mb_of_pfn(h, pfn + nr_pages - 1) ||
+	    !vmh_mb(h, vmh_mb_of_pfn(h, pfn))) {
+		vmh_fail(h, "%s(pfn 0x%lx, %lu pages): not whole pageblocks of one block in the region",
 			 what, pfn, nr_pages);
 		return false;
 	}
@@ -835,11 +1188,14 @@ static bool vmh_sb_range(struct vmh *h, const char *what, unsigned long pfn,
 u64 virtio_mem_mm_available(void)
 {
 	struct vmh *h = vmh_cur;
-	unsigned long i, n = vmh_mm_nr(h) * vmh_sbs_per_mb(h), nr = 0;
+	unsigned long pfn, nr = 0;
+	unsigned int f;
 
-	for (i = 0; i < n; i++)
-		nr += h->mm.buddy[i] && !h->mm.used[i];
-	return h->mm.avail_base + nr * vmh_sb_size(h);
+	for (pfn = 0; pfn < kstub_memmap_nr; pfn += pageblock_nr_pages) {
+		f = kstub_memmap[pfn].flags;
+		nr += (f & KSTUB_PG_BUDDY) && !(f & KSTUB_PG_USED);
+	}
+	return h->mm.avail_base + PFN_PHYS(nr * pageblock_nr_pages);
 }
 
 /* sizeof(struct page) on x86-64. */
@@ -852,27 +1208,32 @@ u64 virtio_mem_mm_memmap_size(u64 size)
 
 /*
  * Free kernel-zone memory: what is free outside the device, less the
- * memmap of every block added, plus free subblocks of our blocks online
+ * memmap of every block added, plus free pageblocks of our blocks online
  * in a kernel zone.
  */
 u64 virtio_mem_mm_kernel_free(void)
 {
 	struct vmh *h = vmh_cur;
 	const u64 memmap = virtio_mem_mm_memmap_size(h->p.mb_size);
-	unsigned long i, sb, nr_sbs = vmh_sbs_per_mb(h);
+	const unsigned long first = vmh_mm_first(h);
+	unsigned long i, pfn, end;
 	u64 free = h->mm.kernel_free_base;
+	unsigned int f;
 
 	for (i = 0; i < vmh_mm_nr(h); i++) {
 		if (!h->mm.mbs[i].added)
 			continue;
-		if (!h->vm.sbm.memmap_sbs)
+		if (!h->mm.mbs[i].memmap_pages)
 			free = free > memmap ? free - memmap : 0;
 		if (!h->mm.mbs[i].online || h->mm.mbs[i].movable)
 			continue;
-		for (sb = 0; sb < nr_sbs; sb++)
-			if (h->mm.buddy[i * nr_sbs + sb] &&
-			    !h->mm.used[i * nr_sbs + sb])
-				free += vmh_sb_size(h);
+		pfn = vmh_mb_pfn(h, first + i);
+		for (end = pfn + vmh_mb_pages(h); pfn < end;
+		     pfn += pageblock_nr_pages) {
+			f = vmh_page(h, pfn)->flags;
+			if ((f & KSTUB_PG_BUDDY) && !(f & KSTUB_PG_USED))
+				free += PFN_PHYS(pageblock_nr_pages);
+		}
 	}
 	return free;
 }
@@ -884,34 +1245,41 @@ u64 virtio_mem_unplug_floor(void)
 
 bool virtio_mem_unplug_online = true;
 
+/* The model's buddy is pageblock-grained: a pageblock is free or in use. */
 bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages)
 {
 	struct vmh *h = vmh_cur;
-	unsigned long mb_id, sb_id, nr, i;
+	unsigned long i;
+	unsigned int f;
 
-	if (!vmh_sb_range(h, "range_free", pfn, nr_pages, &mb_id, &sb_id, &nr))
+	if (!vmh_pb_range(h, "range_free", pfn, nr_pages))
 		return false;
-	for (i = 0; i < nr; i++)
-		if (!*vmh_buddy(h, mb_id, sb_id + i) ||
-		    *vmh_used(h, mb_id, sb_id + i))
+	for (i = 0; i < nr_pages; i += pageblock_nr_pages) {
+		f = vmh_page(h, pfn + i)->flags;
+		if (!(f & KSTUB_PG_BUDDY) || (f & KSTUB_PG_USED))
 			return false;
+	}
 	return true;
 }
 
-/* alloc_contig_range() on plugged memory of an online block. */
+/*
+ * alloc_contig_range() on memory of an online block, and what the driver's
+ * virtio_mem_mm_fake_offline() (virtio_mem_mm.c, real mm work) then does
+ * with the pages: PageOffline, our one reference, not managed.
+ */
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
 {
 	struct vmh *h = vmh_cur;
-	unsigned long mb_id, sb_id, nr, i;
 	struct vmh_mb *mb;
+	struct page *page;
+	unsigned long i;
 	u64 avail;
 
-	if (!vmh_sb_range(h, "fake_offline", pfn, nr_pages, &mb_id, &sb_id, &nr))
+	if (!vmh_pb_range(h, "fake_offline", pfn, nr_pages))
 		return -EINVAL;
-	mb = vmh_mb(h, mb_id);
+	mb = vmh_mb(h, vmh_mb_of_pfn(h, pfn));
 	if (!mb->added || !mb->online) {
-		vmh_fail(h, "fake_offline of mb %lu sb %lu: block not online",
-			 mb_id, sb_id);
+		vmh_fail(h, "fake_offline of pfn 0x%lx: block not online", pfn);
 		return -EINVAL;
 	}
 	avail = virtio_mem_mm_available();
@@ -920,23 +1288,29 @@ int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
 			 (unsigned long long)PFN_PHYS(nr_pages),
 			 (unsigned long long)avail,
 			 (unsigned long long)h->mm.floor);
-	for (i = 0; i < nr; i++) {
-		if (!virtio_mem_sbm_test_sb_plugged(&h->vm.sbm, mb_id,
-						    sb_id + i, 1) ||
-		    !*vmh_buddy(h, mb_id, sb_id + i)) {
-			vmh_fail(h, "fake_offline of mb %lu sb %lu: not plugged or not in the buddy",
-				 mb_id, sb_id + i);
+	for (i = 0; i < nr_pages; i++) {
+		page = vmh_page(h, pfn + i);
+		if (!(page->flags & KSTUB_PG_BUDDY) ||
+		    !vmh_pfn_plugged(h, pfn + i)) {
+			vmh_fail(h, "fake_offline of pfn 0x%lx: not plugged or not in the buddy",
+				 pfn + i);
 			return -EINVAL;
 		}
-		if (*vmh_used(h, mb_id, sb_id + i) && h->mm.unmovable_pct &&
+		if (i % pageblock_nr_pages == 0 &&
+		    (page->flags & KSTUB_PG_USED) && h->mm.unmovable_pct &&
 		    vmh_pct(h) < h->mm.unmovable_pct)
 			return -EBUSY;
 	}
-	for (i = 0; i < nr; i++) {
-		*vmh_buddy(h, mb_id, sb_id + i) = vmh_break("fake_offline");
-		*vmh_used(h, mb_id, sb_id + i) = 0;
-		h->mm.nr_fake_offline_sbs++;
+	if (vmh_break("fake_offline"))
+		return 0;
+	for (i = 0; i < nr_pages; i++) {
+		page = vmh_page(h, pfn + i);
+		page->flags &= ~(KSTUB_PG_BUDDY | KSTUB_PG_USED);
+		page->flags |= KSTUB_PG_OFFLINE;
+		page->refcount = 1;
 	}
+	h->mm.managed -= nr_pages;
+	h->mm.nr_fake_offline_sbs += PFN_PHYS(nr_pages) / vmh_sb_size(h);
 	return 0;
 }
 
@@ -969,11 +1343,15 @@ int vmh_init(struct vmh *h, const struct vmh_params *p, u64 seed)
 	h->mm.online = p->online;
 	h->mm.kernel_free_base = vmh_default_kernel_free;
 	h->mm.mbs = calloc(vmh_mm_nr(h), sizeof(*h->mm.mbs));
-	h->mm.buddy = calloc(vmh_mm_nr(h) * vmh_sbs_per_mb(h), 1);
-	h->mm.used = calloc(vmh_mm_nr(h) * vmh_sbs_per_mb(h), 1);
 	vmh_cur = h;
-	return d->plugged && h->mm.mbs && h->mm.buddy && h->mm.used ? 0 :
-								      -ENOMEM;
+	kstub_memmap_pfn = vmh_mb_pfn(h, vmh_mm_first(h));
+	kstub_memmap_nr = vmh_mm_nr(h) * vmh_mb_pages(h);
+	kstub_memmap = malloc(kstub_memmap_nr * sizeof(*kstub_memmap));
+	if (!d->plugged || !h->mm.mbs || !kstub_memmap)
+		return -ENOMEM;
+	vmh_poison(h, kstub_memmap_pfn, kstub_memmap_nr);
+	kstub_wait_hook = vmh_wait_hook;
+	return 0;
 }
 
 void vmh_exit(struct vmh *h)
@@ -982,17 +1360,17 @@ void vmh_exit(struct vmh *h)
 		vmh_remove(h);
 	free(h->dev.plugged);
 	free(h->mm.mbs);
-	free(h->mm.buddy);
-	free(h->mm.used);
-	h->mm.used = NULL;
 	h->dev.plugged = NULL;
 	h->mm.mbs = NULL;
-	h->mm.buddy = NULL;
-	if (vmh_cur == h)
+	if (vmh_cur == h) {
+		free(kstub_memmap);
+		kstub_memmap = NULL;
+		kstub_memmap_nr = 0;
 		vmh_cur = NULL;
+	}
 }
 
-/* virtio_mem_init(), minus what only the kernel has. */
+/* virtio_mem_init() and virtio_mem_probe(), minus what only the kernel has. */
 int vmh_probe(struct vmh *h)
 {
 	struct virtio_mem *vm = &h->vm;
@@ -1001,6 +1379,8 @@ int vmh_probe(struct vmh *h)
 		.pageblock_size = h->p.pageblock_size,
 		.pluggable_start = h->p.pluggable_start,
 		.pluggable_end = h->p.pluggable_end,
+		.force_bbm = h->p.force_bbm,
+		.bb_size = h->p.bb_size,
 	};
 	struct virtio_mem_cfg_problem problem;
 	int rc;
@@ -1010,6 +1390,8 @@ int vmh_probe(struct vmh *h)
 	memset(vm, 0, sizeof(*vm));
 	vm->vdev = &h->vdev;
 	mutex_init(&vm->hotplug_mutex);
+	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
+	INIT_LIST_HEAD(&vm->next);
 	virtio_mem_read_config(vm, &vm->cfg);
 	rc = virtio_mem_cfg_check(&vm->cfg, PAGE_SIZE, &problem);
 	if (!rc)
@@ -1018,22 +1400,37 @@ int vmh_probe(struct vmh *h)
 		return rc;
 	vm->offline_limit = virtio_mem_offline_limit(&vm->geo, SZ_1G);
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;
-	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
-				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
-	if (rc)
-		return rc;
-	vm->hotplug_mb = VIRTIO_MEM_MM_NO_MB;
-	vm->sbm_sweep_failed = kvcalloc(BITS_TO_LONGS(vm->geo.last_mb_id -
-						      vm->geo.first_mb_id + 1),
-					sizeof(long), GFP_KERNEL);
-	if (!vm->sbm_sweep_failed) {
-		virtio_mem_sbm_destroy(&vm->sbm);
-		return -ENOMEM;
+	if (vm->geo.bbm) {
+		rc = virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
+					 vm->geo.last_bb_id);
+		if (rc)
+			return rc;
+	} else {
+		rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
+					 vm->geo.last_mb_id,
+					 vm->geo.sbs_per_mb);
+		if (rc)
+			return rc;
+		vm->sbm_sweep_failed =
+			kvcalloc(BITS_TO_LONGS(vm->geo.last_mb_id -
+					       vm->geo.first_mb_id + 1),
+				 sizeof(long), GFP_KERNEL);
+		if (!vm->sbm_sweep_failed) {
+			virtio_mem_sbm_destroy(&vm->sbm);
+			return -ENOMEM;
+		}
+		if (h->p.memmap_on_memory)
+			vm->sbm.memmap_sbs =
+				virtio_mem_memmap_sbs(&vm->geo,
+						      virtio_mem_mm_memmap_size(vm->geo.mb_size));
 	}
-	if (h->p.memmap_on_memory)
-		vm->sbm.memmap_sbs =
-			virtio_mem_memmap_sbs(&vm->geo,
-					      virtio_mem_mm_memmap_size(vm->geo.mb_size));
+	rc = virtio_mem_mm_register(vm);
+	if (rc) {
+		kvfree(vm->sbm_sweep_failed);
+		virtio_mem_sbm_destroy(&vm->sbm);
+		virtio_mem_bbm_destroy(&vm->bbm);
+		return rc;
+	}
 	h->probed = true;
 	h->expect_broken = false;
 	h->fc_race_error = false;
@@ -1042,18 +1439,56 @@ int vmh_probe(struct vmh *h)
 	return 0;
 }
 
+/*
+ * User space onlines or offlines a block while remove begins: the notifier
+ * must refuse it (remove would leave a block onlined after it without
+ * anyone to keep its unplugged parts away from the buddy).
+ */
+static void vmh_remove_race(struct vmh *h)
+{
+	unsigned long i, nr = vmh_mm_nr(h), mb_id;
+	struct vmh_mb *mb;
+	int rc;
+
+	for (i = 0; i < nr; i++) {
+		mb_id = vmh_mm_first(h) + i;
+		mb = vmh_mb(h, mb_id);
+		if (!mb->added || h->mm.inflight)
+			continue;
+		rc = mb->online ? vmh_user_offline(h, mb_id) :
+				  vmh_user_online(h, mb_id, true);
+		if (!rc && !vmh_break("remove_race"))
+			vmh_fail(h, "remove: user space %s mb %lu after remove began",
+				 mb->online ? "onlined" : "offlined", mb_id);
+		return;
+	}
+}
+
 /* virtio_mem_remove(), minus what only the kernel has. */
 void vmh_remove(struct vmh *h)
 {
 	struct virtio_mem *vm = &h->vm;
 
+	mutex_lock(&vm->hotplug_mutex);
+	vm->removing = true;
+	mutex_unlock(&vm->hotplug_mutex);
 	h->work_pending = false;
 	h->retry_pending = false;
-	vm->removing = true;
-	virtio_mem_sbm_remove_all(vm);
+	if (h->mm.race_remove_pct && vmh_pct(h) < h->mm.race_remove_pct)
+		vmh_remove_race(h);
+	virtio_mem_mm_quiesce(vm);
+	virtio_mem_mm_remove_own(vm, true);
+	if (vm->geo.bbm)
+		virtio_mem_bbm_remove_all(vm);
+	else
+		virtio_mem_sbm_remove_all(vm);
+	virtio_mem_mm_remove_own(vm, false);
+	virtio_mem_mm_unregister(vm);
 	if (!vmh_break("leak")) {
 		kvfree(vm->sbm_sweep_failed);
+		vm->sbm_sweep_failed = NULL;
 		virtio_mem_sbm_destroy(&vm->sbm);
+		virtio_mem_bbm_destroy(&vm->bbm);
 	}
 	h->probed = false;
 }
@@ -1078,21 +1513,27 @@ static int vmh_resize(struct vmh *h)
 		vm->unplug_all_required = false;
 		return -EAGAIN;
 	}
-	rc = virtio_mem_sbm_readd_plugged(vm);
-	if (rc)
-		return rc;
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
 	mutex_lock(&vm->hotplug_mutex);
-	plugged = (u64)vm->sbm.nr_sbs_plugged * vm->geo.sb_size;
+	plugged = vmh_drv_plugged(h);
 	mutex_unlock(&vm->hotplug_mutex);
+	if (requested >= plugged) {
+		rc = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
+				   virtio_mem_sbm_readd_plugged(vm);
+		if (rc)
+			return rc;
+	}
 	if (requested > plugged) {
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		if (vm->geo.bbm)
+			return virtio_mem_bbm_plug(vm, requested - plugged);
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
 	if (requested < plugged) {
 		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
 		h->unplugging = true;
-		rc = virtio_mem_sbm_unplug(vm, plugged - requested);
+		rc = vm->geo.bbm ? virtio_mem_bbm_unplug(vm, plugged - requested) :
+				   virtio_mem_sbm_unplug(vm, plugged - requested);
 		h->unplugging = false;
 		return rc;
 	}
@@ -1133,9 +1574,11 @@ again:
 			u64 want = min(vm->cfg.requested_size,
 				       vm->cfg.usable_region_size);
 			u64 have = vmh_drv_plugged(h);
+			u64 unit = vm->geo.bbm ? vm->geo.bb_size :
+						 vm->geo.sb_size;
 
-			if ((want > have && want - have >= vm->geo.sb_size) ||
-			    (have > want && have - want >= vm->geo.sb_size))
+			if ((want > have && want - have >= unit) ||
+			    (have > want && have - want >= unit))
 				vmh_fail(h, "worker said done at 0x%llx plugged, 0x%llx requested",
 					 (unsigned long long)have,
 					 (unsigned long long)want);

@@ -47,6 +47,8 @@ struct vmh_params {
 	u64 qemu_extra;		/* QEMU: usable = requested + this */
 	u64 fc_slot;		/* Firecracker: usable rounded to this */
 	bool memmap_on_memory;	/* the kernel puts a block's memmap on it */
+	bool force_bbm;		/* module parameter force_bbm */
+	u64 bb_size;		/* module parameter bbm_block_size (0: default) */
 };
 
 /* The device, as the host implements it. */
@@ -75,15 +77,28 @@ struct vmh_mb {
 	bool added;
 	bool online;
 	bool movable;
+	/* Pages at its start that hold its own memmap (memmap_on_memory). */
+	unsigned int memmap_pages;
 };
 
 /* core-mm, as the driver sees it. */
 struct vmh_mm {
 	enum vmh_online online;
 	struct vmh_mb *mbs;	/* indexed by mb_id - first_mb_id */
-	u8 *buddy;		/* per subblock: handed to the page allocator */
-	u8 *used;		/* per subblock in the buddy: in use (not free) */
-	unsigned int used_pct;	/* chance a subblock given to the buddy gets used */
+	/* The pages themselves are kstub_memmap[], see kstub.h. */
+	long managed;		/* managed pages of the region's memory */
+	struct notifier_block *nb;	/* ours, once registered */
+	online_page_callback_t online_page;	/* set_online_page_callback() */
+	bool in_callbacks;	/* online_pages() is calling the callback */
+	/* A transition between MEM_GOING_* and its end: the action, or 0. */
+	unsigned long inflight;
+	unsigned long inflight_mb;
+	unsigned int inflight_pct;	/* user space transitions left in flight */
+	/* A notifier before ours refuses MEM_GOING_ONLINE/OFFLINE. */
+	unsigned int refuse_next_online, refuse_next_offline, refuse_pct;
+	unsigned int race_remove_pct;	/* user space acts as remove begins */
+	unsigned long nr_refusals, nr_cancels;
+	unsigned int used_pct;	/* chance a pageblock given to the buddy gets used */
 	unsigned int unmovable_pct;	/* chance taking a used one fails */
 	u64 avail_base;		/* MemAvailable outside the device */
 	u64 floor;		/* virtio_mem_unplug_floor() */
@@ -150,6 +165,11 @@ void vmh_host_grow_usable(struct vmh *h, u64 usable);
 void vmh_user_event(struct vmh *h);
 int vmh_user_online(struct vmh *h, unsigned long mb_id, bool movable);
 int vmh_user_offline(struct vmh *h, unsigned long mb_id);
+bool vmh_inflight_end(struct vmh *h);
+/* Fresh (PageDirty) pages that reached the buddy by free_contig_range(). */
+extern unsigned long vmh_dirty_freed;
+struct page *vmh_page(struct vmh *h, unsigned long pfn);
+bool vmh_pfn_plugged(const struct vmh *h, unsigned long pfn);
 
 u64 vmh_dev_plugged(const struct vmh *h);
 u64 vmh_drv_plugged(const struct vmh *h);

@@ -346,6 +346,8 @@ int main(int argc, char **argv)
 	printf("# %lu steps, %lu worker passes, %lu resizes, %lu user on/offline, %lu faults, %lu reloads, %lu driver instances\n",
 	       st.steps, st.worker_runs, st.resizes, st.user_events, st.faults,
 	       st.reprobes, st.instances);
+	printf("# note: %lu fresh (PageDirty) pages reached the buddy through free_contig_range()\n",
+	       vmh_dirty_freed);
 	printf("# random: %lu passed, %lu failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

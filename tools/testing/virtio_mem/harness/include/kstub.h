@@ -140,6 +140,7 @@ static inline void clear_bit(unsigned long nr, unsigned long *map)
 struct mutex {
 	int held;
 };
+#define DEFINE_MUTEX(name)	struct mutex name = { 0 }
 void mutex_init(struct mutex *m);
 void mutex_lock(struct mutex *m);
 void mutex_unlock(struct mutex *m);
@@ -208,6 +209,164 @@ struct dentry;
 struct virtqueue {
 	struct virtio_device *vdev;
 };
+
+/* ---- log2.h, bitops ---- */
+#define ilog2(n)	(63 - __builtin_clzll((unsigned long long)(n)))
+#define __ffs(x)	((unsigned long)__builtin_ctzl(x))
+#define fallthrough	__attribute__((__fallthrough__))
+
+/* ---- version.h: the harness is a 6.12 kernel (see virtio_mem_compat.h) ---- */
+#define KERNEL_VERSION(a, b, c)	(((a) << 16) + ((b) << 8) + (c))
+#define LINUX_VERSION_CODE	KERNEL_VERSION(6, 12, 0)
+
+/*
+ * ---- struct page: one per 4 KiB page of the device region ----
+ * The model (model.c) owns the memmap, kstub_memmap[], and what the flags
+ * mean: KSTUB_PG_BUDDY is "handed to the page allocator" (free or in use),
+ * the model's own view of the buddy; KSTUB_PG_POISON is a memmap that is
+ * not initialised (offline or never added memory), which the driver must
+ * not read.
+ */
+enum zone_type { ZONE_NORMAL, ZONE_MOVABLE };
+#define MAX_PAGE_ORDER		10
+#define pageblock_nr_pages	512UL
+#define HZ			1000
+
+#define KSTUB_PG_DIRTY		(1U << 0)
+#define KSTUB_PG_OFFLINE	(1U << 1)
+#define KSTUB_PG_RESERVED	(1U << 2)
+#define KSTUB_PG_BUDDY		(1U << 3)
+#define KSTUB_PG_MOVABLE	(1U << 4)
+#define KSTUB_PG_USED		(1U << 5)	/* in the buddy and allocated */
+#define KSTUB_PG_POISON		(1U << 6)
+
+struct page {
+	unsigned int flags;
+	int refcount;
+};
+
+extern struct page *kstub_memmap;
+extern unsigned long kstub_memmap_pfn, kstub_memmap_nr;
+struct page *pfn_to_page(unsigned long pfn);
+unsigned long page_to_pfn(const struct page *page);
+#define page_to_phys(p)		PFN_PHYS(page_to_pfn(p))
+
+/* Reading the flags of an uninitialised memmap is a bug: it warns. */
+unsigned int kstub_page_flags(const struct page *page);
+#define PageDirty(p)		(!!(kstub_page_flags(p) & KSTUB_PG_DIRTY))
+#define PageOffline(p)		(!!(kstub_page_flags(p) & KSTUB_PG_OFFLINE))
+#define SetPageDirty(p)		((p)->flags |= KSTUB_PG_DIRTY)
+#define ClearPageDirty(p)	((p)->flags &= ~KSTUB_PG_DIRTY)
+#define ClearPageReserved(p)	((p)->flags &= ~KSTUB_PG_RESERVED)
+#define __SetPageOffline(p)	((p)->flags |= KSTUB_PG_OFFLINE)
+#define __ClearPageOffline(p)	((p)->flags &= ~KSTUB_PG_OFFLINE)
+#define page_zonenum(p)		((kstub_page_flags(p) & KSTUB_PG_MOVABLE) ? \
+				 ZONE_MOVABLE : ZONE_NORMAL)
+static inline void page_ref_inc(struct page *page)
+{
+	page->refcount++;
+}
+
+static inline bool page_ref_dec_and_test(struct page *page)
+{
+	return --page->refcount == 0;
+}
+
+void dump_page(struct page *page, const char *reason);
+
+/* page_offline_begin()/end() pair up; the model checks that. */
+extern int kstub_page_offline_depth;
+void page_offline_begin(void);
+void page_offline_end(void);
+
+/* Provided by the core-mm model (model.c). */
+void generic_online_page(struct page *page, unsigned int order);
+void free_contig_range(unsigned long pfn, unsigned long nr_pages);
+void adjust_managed_page_count(struct page *page, long count);
+struct page *pfn_to_online_page(unsigned long pfn);
+
+/* ---- memory.h, memory_hotplug.h: the notifier chain and the callback ---- */
+#define MEM_ONLINE		(1 << 0)
+#define MEM_GOING_OFFLINE	(1 << 1)
+#define MEM_OFFLINE		(1 << 2)
+#define MEM_GOING_ONLINE	(1 << 3)
+#define MEM_CANCEL_ONLINE	(1 << 4)
+#define MEM_CANCEL_OFFLINE	(1 << 5)
+
+#define NOTIFY_DONE		0x0000
+#define NOTIFY_OK		0x0001
+#define NOTIFY_STOP_MASK	0x8000
+
+static inline int notifier_from_errno(int err)
+{
+	return err ? NOTIFY_STOP_MASK | (NOTIFY_OK - err) : NOTIFY_OK;
+}
+
+static inline int notifier_to_errno(int ret)
+{
+	ret &= ~NOTIFY_STOP_MASK;
+	return ret > NOTIFY_OK ? NOTIFY_OK - ret : 0;
+}
+
+struct memory_notify {
+	unsigned long start_pfn;
+	unsigned long nr_pages;
+};
+
+static inline bool mhp_supports_memmap_on_memory(void)
+{
+	return true;
+}
+
+typedef void (*online_page_callback_t)(struct page *page, unsigned int order);
+int set_online_page_callback(online_page_callback_t callback);
+int restore_online_page_callback(online_page_callback_t callback);
+int register_memory_notifier(struct notifier_block *nb);
+void unregister_memory_notifier(struct notifier_block *nb);
+
+/* ---- rculist.h: one thread, so plain lists ---- */
+#define LIST_HEAD(name)	struct list_head name = { &(name), &(name) }
+#define INIT_LIST_HEAD(l)	((l)->next = (l)->prev = (l))
+static inline bool list_empty(const struct list_head *head)
+{
+	return head->next == head;
+}
+
+static inline void list_add_rcu(struct list_head *n, struct list_head *head)
+{
+	n->next = head->next;
+	n->prev = head;
+	head->next->prev = n;
+	head->next = n;
+}
+
+static inline void list_del_rcu(struct list_head *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->next = e->prev = NULL;
+}
+
+#define list_entry(ptr, type, member)	container_of(ptr, type, member)
+#define list_for_each_entry_rcu(pos, head, member)			\
+	for (pos = list_entry((head)->next, __typeof__(*pos), member);	\
+	     &pos->member != (head);					\
+	     pos = list_entry(pos->member.next, __typeof__(*pos), member))
+#define rcu_read_lock()		do { } while (0)
+#define rcu_read_unlock()	do { } while (0)
+#define synchronize_rcu()	do { } while (0)
+
+/*
+ * ---- wait.h: one thread, so a wait that is not over lets the model move
+ * core-mm along (kstub_wait_hook, e.g. end a transition in flight) ----
+ */
+extern bool (*kstub_wait_hook)(void);
+#define wake_up_all(wq)		do { (void)(wq); } while (0)
+#define wait_event_timeout(wq, cond, timeout) ({			\
+	(void)(wq);							\
+	while (!(cond) && kstub_wait_hook && kstub_wait_hook())		\
+		;							\
+	(cond) ? 1L : 0L; })
 
 /* ---- printk: checked formats, quiet unless KSTUB_VERBOSE is set ---- */
 void kstub_printk(const char *level, const struct device *dev,
