@@ -29,7 +29,7 @@ static bool no_fc_race;
 
 struct run_stats {
 	unsigned long steps, worker_runs, resizes, user_events, faults;
-	unsigned long reprobes, instances;
+	unsigned long reprobes, instances, races;
 };
 
 static u64 mix(u64 x)
@@ -77,6 +77,48 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 						p->usable_region_size),
 					     p->block_size);
 	p->memmap_on_memory = vmh_pct(h) < 50;
+	/*
+	 * Big Block Mode in a third of the runs: device blocks of a memory
+	 * block or more, or force_bbm with small ones; big blocks of 1..4
+	 * memory blocks, some of them over the 1 GiB offline limit.
+	 */
+	if (vmh_pct(h) < 33) {
+		static const u64 mbs[] = { 128 * SZ_1M, 256 * SZ_1M, 512 * SZ_1M };
+		u64 nr_bbs = vmh_rand_range(h, 2, 6), bb;
+
+		p->mb_size = mbs[vmh_rand(h) % 3];
+		p->memmap_on_memory = false;
+		p->pluggable_end = (1ULL << 46) - 1;
+		if (vmh_pct(h) < 50) {
+			p->force_bbm = true;
+			p->block_size = bss[vmh_rand(h) % 3];
+		} else {
+			p->block_size = p->mb_size << vmh_rand_range(h, 0, 1);
+		}
+		p->bb_size = vmh_pct(h) < 50 ? 0 :
+			     p->mb_size << vmh_rand_range(h, 0, 2);
+		if (p->bb_size && p->bb_size < p->block_size)
+			p->bb_size = p->block_size;
+		bb = p->bb_size ? p->bb_size :
+		     max(p->block_size, p->mb_size);
+		p->addr = round_up(4 * SZ_1G, bb);
+		p->region_size = nr_bbs * bb;
+		p->requested_size = vmh_pct(h) < 50 ? 0 :
+			round_down(vmh_rand_range(h, 0, p->region_size),
+				   p->block_size);
+		if (p->host == VMH_CH)
+			p->usable_region_size = p->region_size;
+		else
+			p->usable_region_size = min(p->region_size,
+						    round_up(p->requested_size + bb,
+							     p->block_size));
+		p->plugged_size = 0;
+		if (vmh_pct(h) < 15)
+			p->plugged_size = round_down(vmh_rand_range(h, 1,
+							p->usable_region_size),
+						     p->block_size);
+		p->fc_slot = max(p->fc_slot, p->block_size);
+	}
 	p->qemu_extra = vmh_rand_range(h, 0, 4) * 64 * SZ_1M;
 	p->fc_slot = (vmh_rand_range(h, 0, 2) ? 128 : 32) * SZ_1M;
 }
@@ -90,6 +132,9 @@ static void pick_rates(struct vmh *h)
 	h->mm.user_pct = vmh_rand_range(h, 0, 30);
 	h->mm.add_fail_pct = vmh_rand_range(h, 0, 5);
 	h->mm.offline_fail_pct = vmh_rand_range(h, 0, 30);
+	h->mm.refuse_pct = vmh_rand_range(h, 0, 10);
+	h->mm.inflight_pct = vmh_rand_range(h, 0, 30);
+	h->mm.race_remove_pct = vmh_rand_range(h, 0, 50);
 	h->mm.used_pct = vmh_rand_range(h, 0, 80);
 	h->mm.unmovable_pct = vmh_rand_range(h, 0, 20);
 	h->mm.avail_base = vmh_rand_range(h, 0, 8) * 64 * SZ_1M;
@@ -103,7 +148,10 @@ static void pick_rates(struct vmh *h)
 static void describe(const struct vmh *h, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "host=%s online=%s%s bs=%lluM addr=0x%llx region=0x%llx usable=0x%llx requested=0x%llx plugged=0x%llx pluggable_end=0x%llx",
+		 "%s mb=%lluM bb=%lluM host=%s online=%s%s bs=%lluM addr=0x%llx region=0x%llx usable=0x%llx requested=0x%llx plugged=0x%llx pluggable_end=0x%llx",
+		 h->p.force_bbm || h->p.block_size >= h->p.mb_size ? "bbm" : "sbm",
+		 (unsigned long long)(h->p.mb_size >> 20),
+		 (unsigned long long)(h->p.bb_size >> 20),
 		 host_names[h->p.host], online_names[h->p.online],
 		 h->p.memmap_on_memory ? " memmap_on_memory" : "",
 		 (unsigned long long)(h->p.block_size >> 20),
@@ -124,9 +172,15 @@ static void inject_fault(struct vmh *h, struct run_stats *st)
 		h->dev.nack_next++;
 	else if (r < 45)
 		h->dev.busy_next++;
-	else if (r < 75)
+	else if (r < 65)
 		h->mm.add_fail_next++;
-	else if (r < 97)
+	else if (r < 75) {
+		/* A notifier before ours refuses the next transition. */
+		if (r & 1)
+			h->mm.refuse_next_online++;
+		else
+			h->mm.refuse_next_offline++;
+	} else if (r < 97)
 		kstub_fail_allocs = 1;
 	else
 		h->dev.error_next++;
@@ -222,6 +276,18 @@ static bool one_run(u64 seed, unsigned long steps, struct run_stats *st)
 		} else if (r < 75) {
 			inject_fault(h, st);
 		} else if (r < 76) {
+			/*
+			 * Remove while a transition is in flight: its quiesce
+			 * must wait for it (the wait stub ends it).
+			 */
+			if (vmh_pct(h) < 50) {
+				unsigned int pct = h->mm.inflight_pct;
+
+				h->mm.inflight_pct = 100;
+				vmh_user_event(h);
+				h->mm.inflight_pct = pct;
+				st->races++;
+			}
 			if (!reprobe(h, st)) {
 				vmh_exit(h);
 				vmh_init(h, &p, vmh_rand(h));
@@ -346,6 +412,7 @@ int main(int argc, char **argv)
 	printf("# %lu steps, %lu worker passes, %lu resizes, %lu user on/offline, %lu faults, %lu reloads, %lu driver instances\n",
 	       st.steps, st.worker_runs, st.resizes, st.user_events, st.faults,
 	       st.reprobes, st.instances);
+	printf("# %lu removes with a transition in flight\n", st.races);
 	printf("# note: %lu fresh (PageDirty) pages reached the buddy through free_contig_range()\n",
 	       vmh_dirty_freed);
 	printf("# random: %lu passed, %lu failed\n", passed, failed);
