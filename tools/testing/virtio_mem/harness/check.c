@@ -301,6 +301,9 @@ static void vmh_check_transition(struct vmh *h)
  */
 bool vmh_check(struct vmh *h)
 {
+	/* First: a transition left open makes the driver warn later on. */
+	if (h->probed)
+		vmh_check_transition(h);
 	if (kstub_warnings) {
 		vmh_fail(h, "the driver warned (WARN_ON or lockdep), see stderr");
 		kstub_warnings = 0;
@@ -326,7 +329,6 @@ bool vmh_check(struct vmh *h)
 		else
 			vmh_check_mm(h);
 		vmh_check_pages(h);
-		vmh_check_transition(h);
 		if (h->vm.broken && !h->expect_broken)
 			vmh_fail(h, h->fc_race_error ?
 				 "driver broke down on Firecracker's ERROR for a plug that raced with a shrink of requested_size" :

@@ -1455,9 +1455,14 @@ static void vmh_remove_race(struct vmh *h)
 		mb = vmh_mb(h, mb_id);
 		if (!mb->added || h->mm.inflight)
 			continue;
+		/* Self-check: remove's own transitions would pass. */
+		if (vmh_break("remove_race"))
+			virtio_mem_mm_remove_own(&h->vm, true);
 		rc = mb->online ? vmh_user_offline(h, mb_id) :
 				  vmh_user_online(h, mb_id, true);
-		if (!rc && !vmh_break("remove_race"))
+		if (vmh_break("remove_race"))
+			virtio_mem_mm_remove_own(&h->vm, false);
+		if (!rc)
 			vmh_fail(h, "remove: user space %s mb %lu after remove began",
 				 mb->online ? "onlined" : "offlined", mb_id);
 		return;

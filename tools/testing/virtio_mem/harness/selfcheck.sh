@@ -22,8 +22,7 @@ done <<'LIST'
 usable|outside the usable region
 aligned|aligned device blocks
 forget|bytes plugged, the device
-swap|the driver thinks (un)?plugged
-swap|is already (un)?plugged
+swap|the driver thinks (un)?plugged|is already (un)?plugged|which is not plugged
 requested|beyond requested_size
 counters|mb_count
 nr_sbs_plugged|nr_sbs_plugged
@@ -34,4 +33,9 @@ fake_offline|still with the page allocator
 leak|allocations left
 cap|beyond what the host asked for
 hold|memory blocks held back
+managed|managed pages
+refcount|with 2 references
+refs|neither in the buddy nor PageOffline without references
+end|is in transition, core-mm has
+remove_race|user space (on|off)lined mb
 LIST
