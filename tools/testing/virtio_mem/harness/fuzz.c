@@ -239,6 +239,15 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	if (nr_blocks > (1 << 16) || nr_mbs > 64 || geo.sbs_per_mb > 512 ||
 	    p.plugged_size > p.usable_region_size)
 		return 0;
+	/*
+	 * The memmap model: Linux's memory blocks hold whole MAX_PAGE_ORDER
+	 * chunks, the model's buddy is pageblock (2 MiB) grained, and a struct
+	 * page per 4 KiB of up to 16 GiB is enough.
+	 */
+	if (p.mb_size < PFN_PHYS(1UL << MAX_PAGE_ORDER) ||
+	    p.pageblock_size != PFN_PHYS(pageblock_nr_pages) ||
+	    nr_mbs * p.mb_size > 16 * SZ_1G)
+		return 0;
 
 	h = calloc(1, sizeof(*h));
 	kstub_fail_allocs = 0;

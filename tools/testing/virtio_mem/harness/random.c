@@ -83,8 +83,8 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 	 * memory blocks, some of them over the 1 GiB offline limit.
 	 */
 	if (vmh_pct(h) < 33) {
-		static const u64 mbs[] = { 128 * SZ_1M, 256 * SZ_1M, 512 * SZ_1M };
-		u64 nr_bbs = vmh_rand_range(h, 2, 6), bb;
+		static const u64 mbs[] = { 128 * SZ_1M, 512 * SZ_1M, 512 * SZ_1M };
+		u64 nr_bbs = vmh_rand_range(h, 2, 4), bb;
 
 		p->mb_size = mbs[vmh_rand(h) % 3];
 		p->memmap_on_memory = false;
@@ -96,7 +96,7 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 			p->block_size = p->mb_size << vmh_rand_range(h, 0, 1);
 		}
 		p->bb_size = vmh_pct(h) < 50 ? 0 :
-			     p->mb_size << vmh_rand_range(h, 0, 2);
+			     p->mb_size << vmh_rand_range(h, 1, 2);
 		if (p->bb_size && p->bb_size < p->block_size)
 			p->bb_size = p->block_size;
 		bb = p->bb_size ? p->bb_size :
