@@ -7,7 +7,8 @@
 #
 # What it provides:
 #   - bookworm-backports as an apt source (QEMU 10.0 comes from there);
-#   - build, lint and VM-test tools (see PKGS below);
+#   - build, lint and VM-test tools (see PKGS below), and what the debug
+#     tier's kernel build needs (flex, bison, bc, libelf, libssl);
 #   - the guest kernels: the Debian unsigned image packages for every
 #     supported kernel, unpacked to $VMCACHE/<kver>/root (vmlinuz, config,
 #     modules tree), outside the repository;
@@ -23,7 +24,8 @@ BACKPORTS=/etc/apt/sources.list.d/backports.sources
 LINUX_SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 
 PKGS=(busybox-static cpio python3 sparse gcc libc6-dev make perl clang
-      xz-utils kmod linux-source-6.12 gnuplot-nox libclang-rt-14-dev)
+      xz-utils kmod linux-source-6.12 gnuplot-nox libclang-rt-14-dev
+      flex bison bc libelf-dev libssl-dev util-linux)
 for k in "${KVERS[@]}"; do
 	PKGS+=("linux-headers-$k")
 done
