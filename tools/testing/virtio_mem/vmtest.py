@@ -14,9 +14,11 @@ vmrig.CONSOLE_PATTERNS.
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -1164,8 +1166,11 @@ def module_params(ctx):
                          'unplug_floor_mb' % (good, P, P))
         ctx.check(rc == 0 and out.strip() == good,
                   'unplug_floor_mb=%s accepted' % good, out)
+    boot_kb = vm.memtotal_kb()
     if not plug_to(ctx, vm, 'vm0', 1 * GiB):
         return
+    # The device says plugged before the guest has onlined it all.
+    wait_memtotal(ctx, vm, boot_kb + 1 * GiB // 1024, 'plugged 1G')
     base = vm.memtotal_kb()
     vm.check('echo 0 >%s/unplug_online' % P)
     vm.set_requested('vm0', 256 * MiB)
@@ -1359,6 +1364,69 @@ def run_scenario(args, fn, logdir):
     return ctx, skipped, time.monotonic() - t0
 
 
+RESULT_RE = re.compile(r'^(not ok|ok) 1 - (.*)$')
+
+
+def run_jobs(args, todo):
+    """Run each scenario in a vmtest.py of its own, @args.jobs at a time;
+    print their TAP in order, renumbered. Each guest has two vCPUs, but
+    most of the time only one is busy: two guests side by side use a
+    two-core machine about fully."""
+    me = os.path.abspath(__file__)
+    procs = {}
+    results = {}
+    passed = failed = skipped = 0
+    t_all = time.monotonic()
+    nxt = 0
+    printed = 0
+    while printed < len(todo):
+        while nxt < len(todo) and len(procs) < args.jobs:
+            cmd = [sys.executable, me, '--kver', args.kver, '--module',
+                   args.module or 'none', '--only', todo[nxt].__name__,
+                   '--jobs', '1'] + (['-v'] if args.verbose else [])
+            # A file, not a pipe: a chatty scenario must not block.
+            out = tempfile.TemporaryFile('w+')
+            procs[nxt] = (subprocess.Popen(cmd, stdout=out,
+                                           stderr=subprocess.STDOUT,
+                                           text=True), out)
+            nxt += 1
+        for i, (p, out) in list(procs.items()):
+            if p.poll() is not None:
+                out.seek(0)
+                results[i] = out.read()
+                out.close()
+                del procs[i]
+        while printed in results:
+            i = printed
+            text = results.pop(i)
+            if not any(RESULT_RE.match(l) for l in text.splitlines()):
+                text += '\nnot ok 1 - %s (no result from its vmtest.py)' \
+                    % todo[i].__name__
+            for line in text.splitlines():
+                m = RESULT_RE.match(line)
+                if m:
+                    line = '%s %d - %s' % (m.group(1), i + 1, m.group(2))
+                    if m.group(1) == 'not ok':
+                        failed += 1
+                    elif '# SKIP' in line:
+                        skipped += 1
+                    else:
+                        passed += 1
+                elif (line.startswith(('TAP version', '1..', '# kernel ',
+                                       '# total ', 'vmtest: '))):
+                    continue
+                print(line)
+            printed += 1
+            sys.stdout.flush()
+        time.sleep(0.5)
+    print('# total %.1f s' % (time.monotonic() - t_all))
+    line = 'vmtest: %d passed, %d failed' % (passed, failed)
+    if skipped:
+        line += ', %d skipped' % skipped
+    print(line)
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--kver')
@@ -1366,6 +1434,9 @@ def main():
     ap.add_argument('--only', help='comma-separated scenario names')
     ap.add_argument('--list', action='store_true')
     ap.add_argument('-v', '--verbose', action='store_true')
+    ap.add_argument('-j', '--jobs', type=int,
+                    default=int(os.environ.get('VMTEST_JOBS', '1')),
+                    help='scenarios run side by side (VMTEST_JOBS)')
     args = ap.parse_args()
 
     if args.list:
@@ -1389,6 +1460,8 @@ def main():
     print('TAP version 13')
     print('# kernel %s, module %s' % (args.kver, args.module))
     print('1..%d' % len(todo))
+    if args.jobs > 1 and len(todo) > 1:
+        return run_jobs(args, todo)
     passed = failed = skipped = 0
     t_all = time.monotonic()
     for i, fn in enumerate(todo, 1):
