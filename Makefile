@@ -10,7 +10,8 @@
 #   make lint               checkpatch --strict + sparse over our sources
 #   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
-#   make check              lint + unit + build + vmtest, every kernel
+#   make check              lint + unit + build + vmtest, every kernel,
+#                           then check-debug
 #   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
 #                           kernel built from linux-source-6.12 (cached)
 #   make run                the demo: a guest that follows the host's resizes
@@ -21,6 +22,10 @@ VMCACHE ?= /var/cache/virtio-mem
 export VMCACHE
 # The debug tier's kernel tree (scripts/debug-kernel.sh builds it there).
 DEBUG_KDIR := $(VMCACHE)/debug/linux
+# VM scenarios side by side: a guest mostly keeps one of its two vCPUs
+# busy, so two of them use a two-core machine about fully.
+VMTEST_JOBS ?= 2
+export VMTEST_JOBS
 KVER ?= $(firstword $(SUPPORTED_KVERS))
 KDIR ?= /lib/modules/$(KVER)/build
 PYTHON ?= python3
@@ -86,6 +91,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) modules-all
 	$(MAKE) vmtest
+	$(MAKE) check-debug
 
 debug-kernel:
 	scripts/debug-kernel.sh
