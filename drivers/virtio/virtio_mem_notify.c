@@ -207,11 +207,55 @@ bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
  */
 void virtio_mem_mm_hold_end(struct virtio_mem *vm)
 {
+	unsigned long mb_id;
+	unsigned int i;
+
 	mutex_lock(&vm->hotplug_mutex);
 	vm->hold.active = false;
-	while (vm->hold.nr)
-		virtio_mem_mm_release_mb(vm, vm->hold.mb_ids[--vm->hold.nr]);
+	/* Downwards: forgetting moves the last entry into the gap. */
+	for (i = vm->hold.nr; i--;) {
+		mb_id = vm->hold.mb_ids[i];
+		/* Still being onlined: MEM_ONLINE hands it over. */
+		if (virtio_mem_mm_busy(vm, mb_id, 1))
+			continue;
+		virtio_mem_sbm_hold_forget(&vm->hold, mb_id);
+		virtio_mem_mm_release_mb(vm, mb_id);
+	}
 	mutex_unlock(&vm->hotplug_mutex);
+}
+
+/*
+ * A block starts going online: hold it back whole if a plug pass holds
+ * new kernel-zone memory now. Deciding once per onlining, not per chunk
+ * of pages, matters: a pass may begin or end while user space onlines a
+ * block, and a block half in the buddy and half held would be handed to
+ * the buddy twice at hold end. The zone is known by now.
+ */
+static void virtio_mem_mm_hold_going_online(struct virtio_mem *vm,
+					    unsigned long mb_id,
+					    unsigned long start_pfn)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (!vm->geo.bbm && vm->hold.active &&
+	    page_zonenum(pfn_to_page(start_pfn)) != ZONE_MOVABLE)
+		virtio_mem_sbm_hold_add(&vm->hold, mb_id);
+}
+
+/*
+ * A block finished going online, or did not: if the pass that held it has
+ * ended meanwhile, it gets its memory now; if it never came online, there
+ * is nothing to hand over.
+ */
+static void virtio_mem_mm_hold_online_done(struct virtio_mem *vm,
+					   unsigned long mb_id, bool online)
+{
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	if (vm->geo.bbm || (online && vm->hold.active))
+		return;
+	if (virtio_mem_sbm_hold_forget(&vm->hold, mb_id) && online)
+		virtio_mem_mm_release_mb(vm, mb_id);
 }
 
 /*
@@ -237,8 +281,8 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	if (vm->hold.active && page_zonenum(page) != ZONE_MOVABLE &&
-	    virtio_mem_sbm_hold_add(&vm->hold, mb_id)) {
+	/* Decided once for the whole block, at MEM_GOING_ONLINE. */
+	if (virtio_mem_sbm_hold_test(&vm->hold, mb_id)) {
 		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
 		return;
 	}
@@ -487,8 +531,11 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 			break;
 		}
 		virtio_mem_mm_begin(vm, mb_id);
-		if (action == MEM_GOING_ONLINE)
+		if (action == MEM_GOING_ONLINE) {
+			virtio_mem_mm_hold_going_online(vm, mb_id,
+							mhp->start_pfn);
 			break;
+		}
 		/* Into the isolated range: offlining takes them out again. */
 		virtio_mem_mm_release_held_mb(vm, mb_id);
 		virtio_mem_mm_mb_refs(vm, mb_id, true);
@@ -498,14 +545,17 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 			virtio_mem_mm_mb_refs(vm, mb_id, false);
 		break;
 	case MEM_CANCEL_ONLINE:
-		virtio_mem_mm_end(vm, mb_id);
+		if (virtio_mem_mm_end(vm, mb_id))
+			virtio_mem_mm_hold_online_done(vm, mb_id, false);
 		break;
 	case MEM_OFFLINE:
 	case MEM_ONLINE:
-		if (virtio_mem_mm_end(vm, mb_id))
-			virtio_mem_mm_mb_switched(vm, mb_id,
-						  action == MEM_ONLINE,
-						  movable);
+		if (!virtio_mem_mm_end(vm, mb_id))
+			break;
+		virtio_mem_mm_mb_switched(vm, mb_id, action == MEM_ONLINE,
+					  movable);
+		if (action == MEM_ONLINE)
+			virtio_mem_mm_hold_online_done(vm, mb_id, true);
 		break;
 	default:
 		rc = NOTIFY_DONE;
