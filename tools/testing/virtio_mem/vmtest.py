@@ -994,18 +994,14 @@ def notifier_refusals(ctx):
     vm.check('insmod /lib/vmrig/extra/notifier_error_inject.ko && '
              'insmod /lib/vmrig/extra/memory_notifier_error_inject.ko '
              'priority=1')
-    nei_set(vm, 'MEM_GOING_OFFLINE', -16)
-    rc, out = vm.run('echo offline >%s' % st)
-    ctx.check(rc != 0, 'offline refused by the earlier notifier', out)
-    nei_set(vm, 'MEM_GOING_OFFLINE', 0)
-    rc, out = vm.run('echo offline >%s' % st)
-    ctx.check(rc == 0, 'offline of the block with holes', out)
-    nei_set(vm, 'MEM_GOING_ONLINE', -16)
-    rc, out = vm.run('echo online_movable >%s' % st)
-    ctx.check(rc != 0, 'online refused by the earlier notifier', out)
-    nei_set(vm, 'MEM_GOING_ONLINE', 0)
-    rc, out = vm.run('echo online_movable >%s' % st)
-    ctx.check(rc == 0, 'online again', out)
+    for action, word in (('MEM_GOING_OFFLINE', 'offline'),
+                         ('MEM_GOING_ONLINE', 'online_movable')):
+        nei_set(vm, action, -16)
+        rc, out = vm.run('echo %s >%s' % (word, st))
+        ctx.check(rc != 0, '%s refused by the earlier notifier' % word, out)
+        nei_set(vm, action, 0)
+        rc, out = vm.run('echo %s >%s' % (word, st))
+        ctx.check(rc == 0, '%s of the block with holes' % word, out)
     wait_memtotal(ctx, vm, base_kb + 130 * 1024, 'after the refusals')
     # Once more with everything allowed: our references are as they were.
     rc, out = vm.run('echo offline >%s && echo online_movable >%s'
