@@ -10,8 +10,7 @@
 #   make lint               checkpatch --strict + sparse over our sources
 #   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
-#   make check              lint + unit + build + vmtest, every kernel,
-#                           then check-debug
+#   make check              lint + unit + build + vmtest, every kernel
 #   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
 #                           kernel built from linux-source-6.12 (cached)
 #   make run                the demo: a guest that follows the host's resizes
@@ -91,7 +90,6 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) modules-all
 	$(MAKE) vmtest
-	$(MAKE) check-debug
 
 debug-kernel:
 	scripts/debug-kernel.sh
