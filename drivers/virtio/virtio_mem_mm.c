@@ -232,7 +232,9 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 	/* A config change ends it early: the host may want memory now. */
 	while (left && !wait_for_completion_timeout(&o.done, HZ / 10)) {
 		left = left > HZ / 10 ? left - HZ / 10 : 0;
-		if (!vm->removing && atomic_read(&vm->config_changed))
+		/* Only remove writes it, before it offlines anything itself. */
+		if (!READ_ONCE(vm->removing) &&
+		    atomic_read(&vm->config_changed))
 			left = 0;
 	}
 	if (!left && !completion_done(&o.done))

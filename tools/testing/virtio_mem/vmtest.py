@@ -1360,6 +1360,16 @@ def run_scenario(args, fn, logdir):
     return ctx, skipped, time.monotonic() - t0
 
 
+def summary(passed, failed, skipped, t_all):
+    """The TAP run's last lines; the exit status."""
+    print('# total %.1f s' % (time.monotonic() - t_all))
+    line = 'vmtest: %d passed, %d failed' % (passed, failed)
+    if skipped:
+        line += ', %d skipped' % skipped
+    print(line)
+    return 1 if failed else 0
+
+
 RESULT_RE = re.compile(r'^(not ok|ok) 1 - (.*)$')
 
 
@@ -1415,12 +1425,7 @@ def run_jobs(args, todo):
             printed += 1
             sys.stdout.flush()
         time.sleep(0.5)
-    print('# total %.1f s' % (time.monotonic() - t_all))
-    line = 'vmtest: %d passed, %d failed' % (passed, failed)
-    if skipped:
-        line += ', %d skipped' % skipped
-    print(line)
-    return 1 if failed else 0
+    return summary(passed, failed, skipped, t_all)
 
 
 def main():
@@ -1490,12 +1495,7 @@ def main():
             passed += 1
             print('ok %d - %s (%.1f s)' % (i, fn.__name__, dt))
         sys.stdout.flush()
-    print('# total %.1f s' % (time.monotonic() - t_all))
-    line = 'vmtest: %d passed, %d failed' % (passed, failed)
-    if skipped:
-        line += ', %d skipped' % skipped
-    print(line)
-    return 1 if failed else 0
+    return summary(passed, failed, skipped, t_all)
 
 
 if __name__ == '__main__':
