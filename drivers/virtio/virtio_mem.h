@@ -9,6 +9,7 @@
 #define _VIRTIO_MEM_H
 
 #include <linux/atomic.h>
+#include <linux/crash_dump.h>
 #include <linux/hrtimer.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -33,9 +34,10 @@
  * struct virtio_mem - one virtio-mem device
  *
  * Locking:
- * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @why,
- *   @why_logged, @hold, @sbm_sweep_failed, @hotplug_mb and @removing_own
- *   (and @removing, which it reads). The memory notifier and the
+ * - @hotplug_mutex protects @sbm, @bbm, @bbm_offline_mbs, @status (written
+ *   under it, read locklessly for sysfs and the log), @status_logged,
+ *   @hold, @sbm_sweep_failed, @hotplug_mb and @removing_own (and
+ *   @removing, which it reads). The memory notifier and the
  *   online_page callback take it for each call; never hold it across
  *   add_memory_driver_managed() or offline_and_remove_memory(), which call
  *   both. Between a block's MEM_GOING_* and the event that ends it,
@@ -59,7 +61,6 @@ struct virtio_mem {
 	struct virtio_mem_geo geo;
 	int nid;
 	int mgid;
-	bool acpi_pxm;
 	struct resource *parent_resource;
 	const char *resource_name;
 
@@ -69,9 +70,9 @@ struct virtio_mem {
 	struct virtio_mem_bbm bbm;
 	/* BBM: memory blocks of ours that are added but offline. */
 	unsigned long bbm_offline_mbs;
-	enum virtio_mem_why why;
+	enum virtio_mem_status status;
 	/* The last reason written to the log; "working" never is. */
-	enum virtio_mem_why why_logged;
+	enum virtio_mem_status status_logged;
 	u64 offline_limit;
 	/*
 	 * SBM: memory blocks added by the current plug pass whose kernel-zone
@@ -104,6 +105,21 @@ struct virtio_mem {
 	struct notifier_block memory_notifier;
 	/* Entry in the device list the online_page callback looks at. */
 	struct list_head next;
+	/* Refuses hibernation (virtio_mem_lifecycle.c). */
+	struct notifier_block pm_notifier;
+
+	/* In a kdump kernel: nothing above is used but @cfg and the queue. */
+	struct {
+		bool active;
+#ifdef CONFIG_PROC_VMCORE
+		struct vmcore_cb vmcore_cb;
+		/* Protects the request and the cached answer below. */
+		struct mutex lock;
+		u64 last_block;
+		bool last_valid;
+		bool last_is_ram;
+#endif
+	} kdump;
 
 	struct {
 		atomic64_t req[VIRTIO_MEM_NR_REQ_TYPES][VIRTIO_MEM_NR_RESP_TYPES];
@@ -118,29 +134,65 @@ struct virtio_mem {
 };
 
 /*
- * What the worker makes of a plug plan that is not a step: 0 when done,
- * else the errno its retry policy knows (see virtio_mem_run_wq()).
+ * What the worker makes of a plug plan that is not a step: done, or why
+ * not (see virtio_mem_run_wq()).
  */
-static inline int virtio_mem_plan_errno(enum virtio_mem_plan plan)
+static inline enum virtio_mem_outcome
+virtio_mem_plan_outcome(enum virtio_mem_plan plan)
 {
 	switch (plan) {
 	case VIRTIO_MEM_PLAN_NO_SPACE:
-		return -ENOSPC;
+		return VIRTIO_MEM_OUTCOME_NO_SPACE;
 	case VIRTIO_MEM_PLAN_OFFLINE_LIMIT:
-		return -EDQUOT;
+		return VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT;
 	case VIRTIO_MEM_PLAN_NO_MEMMAP:
-		return -ENOMEM;
+		return VIRTIO_MEM_OUTCOME_NOMEM;
 	default:
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
+	}
+}
+
+/*
+ * What the errno of adding memory (virtio_mem_mm_add_mb(),
+ * virtio_mem_mm_add_range()) comes to: out of memory, else whatever Linux
+ * had against it.
+ */
+static inline enum virtio_mem_outcome virtio_mem_add_outcome(int rc)
+{
+	if (!rc)
+		return VIRTIO_MEM_OUTCOME_DONE;
+	return rc == -ENOMEM ? VIRTIO_MEM_OUTCOME_NOMEM :
+			       VIRTIO_MEM_OUTCOME_ADD_FAILED;
+}
+
+/* What the errno of virtio_mem_mm_fake_offline() comes to. */
+static inline enum virtio_mem_outcome virtio_mem_fake_offline_outcome(int rc)
+{
+	switch (rc) {
+	case 0:
+		return VIRTIO_MEM_OUTCOME_DONE;
+	case -ENOMEM:
+		return VIRTIO_MEM_OUTCOME_NOMEM;
+	case -EBUSY:
+		return VIRTIO_MEM_OUTCOME_UNMOVABLE;
+	default:
+		return VIRTIO_MEM_OUTCOME_FAILED;
 	}
 }
 
 /* virtio_mem_device.c */
-int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg);
-int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size);
-int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size);
-int virtio_mem_send_unplug_all(struct virtio_mem *vm);
+void virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg);
+enum virtio_mem_outcome virtio_mem_send_plug(struct virtio_mem *vm, u64 addr,
+					     u64 size);
+enum virtio_mem_outcome virtio_mem_send_unplug(struct virtio_mem *vm,
+					       u64 addr, u64 size);
+enum virtio_mem_outcome virtio_mem_send_unplug_all(struct virtio_mem *vm);
+enum virtio_mem_outcome virtio_mem_send_state(struct virtio_mem *vm, u64 addr,
+					      u64 size, u16 *state);
 void virtio_mem_vq_done(struct virtqueue *vq);
+int virtio_mem_init_vq(struct virtio_mem *vm);
+void virtio_mem_log_problem(struct virtio_mem *vm,
+			    const struct virtio_mem_cfg_problem *p);
 
 /* virtio_mem_mm.c */
 int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
@@ -162,54 +214,106 @@ void virtio_mem_mm_unregister(struct virtio_mem *vm);
 void virtio_mem_mm_fake_online(unsigned long pfn, unsigned long nr_pages);
 bool virtio_mem_mm_contains(struct virtio_mem *vm, u64 start, u64 size);
 void virtio_mem_mm_hold_begin(struct virtio_mem *vm);
-bool virtio_mem_mm_hold_full(struct virtio_mem *vm);
 bool virtio_mem_mm_held(struct virtio_mem *vm, unsigned long mb_id);
 void virtio_mem_mm_hold_end(struct virtio_mem *vm);
+void virtio_mem_mm_hold_make_room(struct virtio_mem *vm);
 bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
 			unsigned long nr);
 void virtio_mem_mm_quiesce(struct virtio_mem *vm);
 void virtio_mem_mm_remove_own(struct virtio_mem *vm, bool own);
 
+/*
+ * virtio_mem_modes.c. Each mode passes in what differs:
+ * - a plug step plans one step under vm->hotplug_mutex, does it and takes
+ *   it off @facts; it returns the plan followed, and for
+ *   %VIRTIO_MEM_PLAN_STEP sets *@outcome to what doing the step came to;
+ * - unplug_one unplugs what it can of one candidate, at most *@todo units,
+ *   and takes off *@todo what it unplugged.
+ */
+enum virtio_mem_outcome virtio_mem_plug_request(struct virtio_mem *vm,
+						u64 addr, u64 size);
+enum virtio_mem_outcome
+virtio_mem_plug_loop(struct virtio_mem *vm, u64 diff,
+		     enum virtio_mem_plan (*step)(struct virtio_mem *vm,
+						  struct virtio_mem_plug_facts *facts,
+						  enum virtio_mem_outcome *outcome));
+bool virtio_mem_may_take_now(struct virtio_mem *vm, u64 size);
+enum virtio_mem_outcome virtio_mem_take(struct virtio_mem *vm,
+					unsigned long pfn,
+					unsigned long nr_pages);
+enum virtio_mem_outcome
+virtio_mem_unplug_walk(struct virtio_mem *vm,
+		       const struct virtio_mem_candidate *cand,
+		       unsigned long n, unsigned long *todo, bool all,
+		       enum virtio_mem_outcome
+		       (*unplug_one)(struct virtio_mem *vm,
+				     const struct virtio_mem_candidate *cand,
+				     unsigned long *todo));
+
 /* virtio_mem_sbm.c */
-int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
-int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm);
-int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
+enum virtio_mem_outcome virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff);
+enum virtio_mem_outcome virtio_mem_sbm_readd_plugged(struct virtio_mem *vm);
+enum virtio_mem_outcome virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_sbm_remove_all(struct virtio_mem *vm);
 
 /* virtio_mem_bbm.c */
-int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff);
-int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm);
-int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff);
+enum virtio_mem_outcome virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff);
+enum virtio_mem_outcome virtio_mem_bbm_readd_plugged(struct virtio_mem *vm);
+enum virtio_mem_outcome virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff);
 void virtio_mem_bbm_remove_all(struct virtio_mem *vm);
 u64 virtio_mem_bbm_plugged(struct virtio_mem *vm);
 
 /* virtio_mem_sysfs.c */
+void virtio_mem_sysfs_module_init(void);
+void virtio_mem_sysfs_module_exit(void);
 int virtio_mem_sysfs_init(struct virtio_mem *vm);
 void virtio_mem_sysfs_exit(struct virtio_mem *vm);
+const char *virtio_mem_status_name(enum virtio_mem_status status);
 
 /* virtio_mem_core.c */
-extern struct dentry *virtio_mem_debugfs_root;
-const char *virtio_mem_why_name(enum virtio_mem_why why);
 extern bool virtio_mem_unplug_online;
 u64 virtio_mem_unplug_floor(void);
 void virtio_mem_retry(struct virtio_mem *vm);
-void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why);
+void virtio_mem_set_status(struct virtio_mem *vm, enum virtio_mem_status status);
+void virtio_mem_config_changed(struct virtio_device *vdev);
 
-/*
- * What the plug policy is told at the start of a pass; @unit is the SBM
- * subblock or the BBM big block size.
- */
-static inline struct virtio_mem_plug_facts
-virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff, u64 unit)
+/* virtio_mem_lifecycle.c */
+int virtio_mem_kdump_init(struct virtio_mem *vm);
+int virtio_mem_adopt(struct virtio_mem *vm);
+void virtio_mem_kdump_exit(struct virtio_mem *vm);
+#ifdef CONFIG_PM_SLEEP
+int virtio_mem_pm_register(struct virtio_mem *vm);
+void virtio_mem_pm_unregister(struct virtio_mem *vm);
+int virtio_mem_freeze(struct virtio_device *vdev);
+int virtio_mem_restore(struct virtio_device *vdev);
+#else
+static inline int virtio_mem_pm_register(struct virtio_mem *vm)
 {
-	return (struct virtio_mem_plug_facts) {
-		.nr_sbs = div64_u64(diff, unit),
+	return 0;
+}
+
+static inline void virtio_mem_pm_unregister(struct virtio_mem *vm)
+{
+}
+#endif
+
+/* What the plug policy is told at the start of a pass, for @diff bytes. */
+static inline struct virtio_mem_plug_facts
+virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff)
+{
+	struct virtio_mem_plug_facts facts = {
 		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
 		.offline_limit = vm->offline_limit,
 		/* Nothing when each block carries its own memmap. */
 		.memmap_per_mb = vm->sbm.memmap_sbs ? 0 :
 				 virtio_mem_mm_memmap_size(vm->geo.mb_size),
 	};
+
+	if (vm->geo.bbm)
+		facts.nr_bbs = div64_u64(diff, vm->geo.bb_size);
+	else
+		facts.nr_sbs = div64_u64(diff, vm->geo.sb_size);
+	return facts;
 }
 
 #endif /* _VIRTIO_MEM_H */

@@ -17,7 +17,6 @@
 #include <linux/slab.h>
 
 #include "virtio_mem.h"
-#include <trace/events/virtio_mem.h>
 
 static unsigned long virtio_mem_bbm_mbs(struct virtio_mem *vm)
 {
@@ -63,7 +62,8 @@ static void virtio_mem_bbm_removed(struct virtio_mem *vm, unsigned long bb_id)
 }
 
 /* Add a plugged big block to Linux; on failure it stays plugged only. */
-static int virtio_mem_bbm_add(struct virtio_mem *vm, unsigned long bb_id)
+static enum virtio_mem_outcome virtio_mem_bbm_add(struct virtio_mem *vm,
+						  unsigned long bb_id)
 {
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
 	int rc;
@@ -77,40 +77,36 @@ static int virtio_mem_bbm_add(struct virtio_mem *vm, unsigned long bb_id)
 	rc = virtio_mem_mm_add_range(vm, virtio_mem_bb_addr(&vm->geo, bb_id),
 				     vm->geo.bb_size);
 	if (!rc)
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
 	dev_warn_ratelimited(&vm->vdev->dev,
 			     "adding big block %lu failed: %d\n", bb_id, rc);
 	mutex_lock(&vm->hotplug_mutex);
 	vm->bbm_offline_mbs -= mbs;
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_PLUGGED);
 	mutex_unlock(&vm->hotplug_mutex);
-	return rc;
+	return virtio_mem_add_outcome(rc);
 }
 
 /* Plug a big block and add it; on failure nothing stays added. */
-static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
-				       unsigned long bb_id)
+static enum virtio_mem_outcome
+virtio_mem_bbm_plug_and_add(struct virtio_mem *vm, unsigned long bb_id)
 {
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
-	struct virtio_mem_cfg cfg;
-	int rc, rc_unplug;
+	enum virtio_mem_outcome outcome, undo;
 
-	rc = virtio_mem_send_plug(vm, addr, vm->geo.bb_size);
-	if (rc == -EIO) {
-		virtio_mem_read_config(vm, &cfg);
-		return virtio_mem_plug_error(&vm->cfg, &cfg);
-	}
-	if (rc)
-		return rc;
-	rc = virtio_mem_bbm_add(vm, bb_id);
-	if (!rc)
-		return 0;
-	rc_unplug = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
-	if (!rc_unplug)
+	outcome = virtio_mem_plug_request(vm, addr, vm->geo.bb_size);
+	if (outcome)
+		return outcome;
+	outcome = virtio_mem_bbm_add(vm, bb_id);
+	if (!outcome)
+		return VIRTIO_MEM_OUTCOME_DONE;
+	undo = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
+	if (!undo)
 		virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
-	if (rc_unplug == -EIO)
-		return rc_unplug;
-	return rc == -ENOMEM ? rc : -EEXIST;
+	/* A broken device trumps the add failure. */
+	if (undo == VIRTIO_MEM_OUTCOME_FAILED)
+		return undo;
+	return outcome;
 }
 
 /**
@@ -123,12 +119,14 @@ static int virtio_mem_bbm_plug_and_add(struct virtio_mem *vm,
  *
  * Context: the worker.
  *
- * Return: 0, or -ENOMEM/-EEXIST when adding fails again.
+ * Return: %VIRTIO_MEM_OUTCOME_DONE, or NOMEM or ADD_FAILED when adding
+ * fails again.
  */
-int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm)
+enum virtio_mem_outcome virtio_mem_bbm_readd_plugged(struct virtio_mem *vm)
 {
+	enum virtio_mem_outcome outcome;
 	unsigned long bb_id, left;
-	int rc;
+	bool plugged;
 
 	mutex_lock(&vm->hotplug_mutex);
 	left = vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_PLUGGED];
@@ -136,18 +134,39 @@ int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm)
 	for (bb_id = vm->bbm.first_bb_id; left && bb_id <= vm->bbm.last_bb_id;
 	     bb_id++) {
 		mutex_lock(&vm->hotplug_mutex);
-		rc = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id) ==
-		     VIRTIO_MEM_BBM_BB_PLUGGED;
+		plugged = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id) ==
+			  VIRTIO_MEM_BBM_BB_PLUGGED;
 		mutex_unlock(&vm->hotplug_mutex);
-		if (!rc)
+		if (!plugged)
 			continue;
-		rc = virtio_mem_bbm_add(vm, bb_id);
-		if (rc)
-			return rc == -ENOMEM ? rc : -EEXIST;
+		outcome = virtio_mem_bbm_add(vm, bb_id);
+		if (outcome)
+			return outcome;
 		left--;
 		cond_resched();
 	}
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
+}
+
+/* One plug step (see virtio_mem.h): the next big block. */
+static enum virtio_mem_plan
+virtio_mem_bbm_plug_step(struct virtio_mem *vm,
+			 struct virtio_mem_plug_facts *facts,
+			 enum virtio_mem_outcome *outcome)
+{
+	enum virtio_mem_plan plan;
+	unsigned long bb_id;
+
+	mutex_lock(&vm->hotplug_mutex);
+	facts->offline_bytes = (u64)vm->bbm_offline_mbs * vm->geo.mb_size;
+	plan = virtio_mem_bbm_plan_plug(&vm->bbm, &vm->geo, facts, &bb_id);
+	mutex_unlock(&vm->hotplug_mutex);
+	if (plan != VIRTIO_MEM_PLAN_STEP)
+		return plan;
+	*outcome = virtio_mem_bbm_plug_and_add(vm, bb_id);
+	if (!*outcome)
+		facts->nr_bbs--;
+	return plan;
 }
 
 /**
@@ -157,35 +176,11 @@ int virtio_mem_bbm_readd_plugged(struct virtio_mem *vm)
  *
  * Context: the worker.
  *
- * Return: like virtio_mem_sbm_plug().
+ * Return: as virtio_mem_plug_loop().
  */
-int virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
+enum virtio_mem_outcome virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
 {
-	struct virtio_mem_plug_facts facts =
-		virtio_mem_plug_facts_init(vm, diff, vm->geo.bb_size);
-	enum virtio_mem_plan plan;
-	unsigned long bb_id;
-	int rc;
-
-	for (;;) {
-		if (atomic_read(&vm->config_changed))
-			return -EAGAIN;
-		facts.kernel_free = virtio_mem_mm_kernel_free();
-		mutex_lock(&vm->hotplug_mutex);
-		facts.offline_bytes = (u64)vm->bbm_offline_mbs *
-				      vm->geo.mb_size;
-		plan = virtio_mem_bbm_plan_plug(&vm->bbm, &vm->geo, &facts,
-						&bb_id);
-		mutex_unlock(&vm->hotplug_mutex);
-
-		if (plan != VIRTIO_MEM_PLAN_STEP)
-			return virtio_mem_plan_errno(plan);
-		rc = virtio_mem_bbm_plug_and_add(vm, bb_id);
-		if (rc)
-			return rc;
-		facts.nr_sbs--;
-		cond_resched();
-	}
+	return virtio_mem_plug_loop(vm, diff, virtio_mem_bbm_plug_step);
 }
 
 /*
@@ -213,21 +208,21 @@ static void virtio_mem_bbm_rollback(struct virtio_mem *vm, unsigned long bb_id,
 }
 
 /* Take all online memory of a big block, or nothing. */
-static int virtio_mem_bbm_fake_offline(struct virtio_mem *vm,
-				       unsigned long bb_id)
+static enum virtio_mem_outcome
+virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 {
+	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
 	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
 	unsigned long i, pfn;
-	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
-	/* Core-mm is onlining or offlining part of it: next pass. */
+	/* Core-mm is onlining or offlining part of it; try in the next pass. */
 	if (virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo, addr),
 			       mbs)) {
 		mutex_unlock(&vm->hotplug_mutex);
-		return -EBUSY;
+		return VIRTIO_MEM_OUTCOME_UNMOVABLE;
 	}
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
 				    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
@@ -235,29 +230,50 @@ static int virtio_mem_bbm_fake_offline(struct virtio_mem *vm,
 		pfn = PHYS_PFN(addr) + i * mb_pages;
 		if (!pfn_to_online_page(pfn))
 			continue;
+		/*
+		 * One memory block at a time, each after the OOM guard: user
+		 * space may have onlined one since the big block was chosen.
+		 */
 		if (atomic_read(&vm->config_changed))
-			rc = -EAGAIN;
+			outcome = VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 		else
-			rc = virtio_mem_mm_fake_offline(pfn, mb_pages);
-		trace_virtio_mem_fake_offline(vm->vdev->index, pfn, mb_pages,
-					      rc);
-		if (rc) {
-			if (rc != -EAGAIN)
-				atomic64_inc(&vm->stats.fake_offline_failures);
+			outcome = virtio_mem_take(vm, pfn, mb_pages);
+		if (outcome) {
 			virtio_mem_bbm_rollback(vm, bb_id, i);
 			break;
 		}
 	}
 	mutex_unlock(&vm->hotplug_mutex);
-	return rc;
+	return outcome;
 }
 
-/* Offline, remove and unplug one big block, or leave it as it was. */
-static int virtio_mem_bbm_unplug_bb(struct virtio_mem *vm, unsigned long bb_id,
-				    u64 online_bytes)
+/* Bytes of a big block that are online now. */
+static u64 virtio_mem_bbm_online_bytes(struct virtio_mem *vm,
+				       unsigned long bb_id)
 {
+	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
+	const unsigned long pfn = PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id));
+	unsigned long i, online = 0;
+
+	for (i = 0; i < virtio_mem_bbm_mbs(vm); i++)
+		if (pfn_to_online_page(pfn + i * mb_pages))
+			online++;
+	return (u64)online * vm->geo.mb_size;
+}
+
+/*
+ * Offline, remove and unplug one big block, or leave it as it was (the
+ * mode's unplug_one, see virtio_mem.h).
+ */
+static enum virtio_mem_outcome
+virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
+			 const struct virtio_mem_candidate *cand,
+			 unsigned long *nr_bbs)
+{
+	const unsigned long bb_id = cand->bb_id;
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
 	enum virtio_mem_bbm_bb_state state;
+	enum virtio_mem_outcome outcome;
 	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
@@ -265,31 +281,34 @@ static int virtio_mem_bbm_unplug_bb(struct virtio_mem *vm, unsigned long bb_id,
 	mutex_unlock(&vm->hotplug_mutex);
 
 	if (state == VIRTIO_MEM_BBM_BB_ADDED) {
-		if (!virtio_mem_may_take(virtio_mem_mm_available(),
-					 online_bytes,
-					 virtio_mem_unplug_floor()))
-			return -ENOBUFS;
-		rc = virtio_mem_bbm_fake_offline(vm, bb_id);
-		if (rc)
-			return rc;
+		if (!virtio_mem_may_take_now(vm,
+					     virtio_mem_bbm_online_bytes(vm,
+									 bb_id)))
+			return VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE;
+		outcome = virtio_mem_bbm_fake_offline(vm, bb_id);
+		if (outcome)
+			return outcome;
 		rc = virtio_mem_mm_offline_and_remove_range(vm, addr,
 							    vm->geo.bb_size);
+		/* Whatever stopped offlining, the memory did not go. */
 		if (rc) {
 			mutex_lock(&vm->hotplug_mutex);
 			virtio_mem_bbm_rollback(vm, bb_id,
 						virtio_mem_bbm_mbs(vm));
 			mutex_unlock(&vm->hotplug_mutex);
-			return -EBUSY;
+			return VIRTIO_MEM_OUTCOME_UNMOVABLE;
 		}
 		virtio_mem_bbm_removed(vm, bb_id);
 	} else if (state != VIRTIO_MEM_BBM_BB_PLUGGED) {
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
 	}
 
-	rc = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
-	if (!rc)
-		virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
-	return rc;
+	outcome = virtio_mem_send_unplug(vm, addr, vm->geo.bb_size);
+	if (outcome)
+		return outcome;
+	virtio_mem_bbm_set(vm, bb_id, VIRTIO_MEM_BBM_BB_UNUSED);
+	(*nr_bbs)--;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 /* What the unplug ranking needs to know of every big block. */
@@ -336,24 +355,24 @@ static void virtio_mem_bbm_look(struct virtio_mem *vm,
  *
  * Context: the worker.
  *
- * Return: like virtio_mem_sbm_unplug().
+ * Return: as virtio_mem_unplug_walk(), or MEMORY_PRESSURE when the OOM
+ * guard stopped us, NOMEM, or what a failed request came to.
  */
-int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff)
+enum virtio_mem_outcome virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff)
 {
 	const unsigned long nr_bbs = vm->bbm.last_bb_id - vm->bbm.first_bb_id + 1;
+	enum virtio_mem_outcome outcome;
 	unsigned long todo = div64_u64(diff, vm->geo.bb_size);
-	struct virtio_mem_bbm_seen *seen, *bb;
-	struct virtio_mem_sbm_candidate *cand;
-	unsigned long i, n;
-	bool busy = false;
-	int rc = 0;
+	struct virtio_mem_candidate *cand;
+	struct virtio_mem_bbm_seen *seen;
+	unsigned long n;
 
 	if (!todo)
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
 	cand = kvmalloc_array(nr_bbs, sizeof(*cand), GFP_KERNEL);
 	seen = kvcalloc(nr_bbs, sizeof(*seen), GFP_KERNEL);
 	if (!cand || !seen) {
-		rc = -ENOMEM;
+		outcome = VIRTIO_MEM_OUTCOME_NOMEM;
 		goto out;
 	}
 
@@ -364,31 +383,12 @@ int virtio_mem_bbm_unplug(struct virtio_mem *vm, u64 diff)
 					cand, nr_bbs);
 	mutex_unlock(&vm->hotplug_mutex);
 
-	for (i = 0; i < n && todo; i++) {
-		if (atomic_read(&vm->config_changed)) {
-			rc = -EAGAIN;
-			goto out;
-		}
-		bb = &seen[cand[i].mb_id - vm->bbm.first_bb_id];
-		rc = virtio_mem_bbm_unplug_bb(vm, cand[i].mb_id,
-					      (u64)bb->online_mbs *
-					      vm->geo.mb_size);
-		if (rc == -EBUSY) {
-			busy = true;
-			continue;
-		}
-		if (rc)
-			goto out;
-		todo--;
-		cond_resched();
-	}
-	if (todo)
-		rc = busy || READ_ONCE(virtio_mem_unplug_online) ? -EBUSY :
-								   -EACCES;
+	outcome = virtio_mem_unplug_walk(vm, cand, n, &todo, false,
+					 virtio_mem_bbm_unplug_bb);
 out:
 	kvfree(seen);
 	kvfree(cand);
-	return rc;
+	return outcome;
 }
 
 /**

@@ -27,14 +27,18 @@
  * unit); the online_page callback; MEM_GOING_OFFLINE letting PageOffline
  * pages with no reference be skipped; offline_and_remove_memory().
  *
- * Files: virtio_mem_state.c (block/subblock state, pure),
+ * Files: virtio_mem_state.c (the block state of both modes, pure),
  * virtio_mem_policy.c (validation and decisions, pure), virtio_mem_device.c
  * (config and requests), virtio_mem_mm.c (core-mm glue that does mm
  * work), virtio_mem_notify.c (what core-mm calls: the memory notifier and
- * the online_page callback), virtio_mem_sbm.c and virtio_mem_bbm.c (acting
- * on decisions, per mode),
- * virtio_mem_sysfs.c (sysfs and debugfs), this file (probe/remove and the
- * worker).
+ * the online_page callback), virtio_mem_modes.c (the plug loop, the unplug
+ * walk and the checks both modes share), virtio_mem_sbm.c and
+ * virtio_mem_bbm.c (what differs per mode), virtio_mem_sysfs.c (sysfs and debugfs),
+ * virtio_mem_lifecycle.c (kdump, suspend, adoption), this file (probe,
+ * remove and the worker).
+ *
+ * The device's rules C1..C11, which comments refer to, are spelled out in
+ * Documentation/driver-api/virtio/virtio-mem.rst with where each is kept.
  *
  * The worker is the only place that acts; everything that wants it to act
  * (config change, onlining by user space, the retry timer) just queues it.
@@ -44,7 +48,6 @@
 
 #include <linux/bitmap.h>
 #include <linux/crash_dump.h>
-#include <linux/debugfs.h>
 #include <linux/ioport.h>
 #include <linux/log2.h>
 #include <linux/memory.h>
@@ -85,9 +88,9 @@ MODULE_PARM_DESC(unplug_online,
 
 /*
  * The OOM guard: unplug never takes online memory when that would leave
- * less than this available (MemAvailable). -1: automatic, the larger of
- * 64 MiB and 2% of memory, on top of the watermarks MemAvailable already
- * leaves out. 0: no guard.
+ * less than this available (MemAvailable). The default, -1, keeps the
+ * larger of 64 MiB and 2% of memory, on top of the watermarks that
+ * MemAvailable already leaves out; 0 turns the guard off.
  */
 static int virtio_mem_unplug_floor_mb = -1;
 
@@ -144,86 +147,58 @@ module_param_named(memmap_on_memory, virtio_mem_memmap_on_memory, bool, 0444);
 MODULE_PARM_DESC(memmap_on_memory,
 		 "Sub Block Mode: put the memmap of each memory block on the block itself where the kernel does it (memory_hotplug.memmap_on_memory=1) (default: on)");
 
-static const char *const virtio_mem_why_names[VIRTIO_MEM_WHY_COUNT] = {
-	[VIRTIO_MEM_WHY_OK] = "ok",
-	[VIRTIO_MEM_WHY_WORKING] = "working",
-	[VIRTIO_MEM_WHY_OFFLINE_LIMIT] = "offline_limit",
-	[VIRTIO_MEM_WHY_NO_SPACE] = "no_space",
-	[VIRTIO_MEM_WHY_BUSY] = "busy",
-	[VIRTIO_MEM_WHY_NACK] = "nack",
-	[VIRTIO_MEM_WHY_PLUG_ERROR] = "plug_error",
-	[VIRTIO_MEM_WHY_NOMEM] = "nomem",
-	[VIRTIO_MEM_WHY_ADD_FAILED] = "add_failed",
-	[VIRTIO_MEM_WHY_NO_UNPLUG] = "unplug_online_off",
-	[VIRTIO_MEM_WHY_MEMORY_PRESSURE] = "memory_pressure",
-	[VIRTIO_MEM_WHY_UNMOVABLE] = "unmovable",
-	[VIRTIO_MEM_WHY_BROKEN] = "broken",
-};
-
-struct dentry *virtio_mem_debugfs_root;
-
 /**
- * virtio_mem_why_name() - the word for a reason, as sysfs shows it
- * @why: the reason
- *
- * Return: a static string.
- */
-const char *virtio_mem_why_name(enum virtio_mem_why why)
-{
-	return why < VIRTIO_MEM_WHY_COUNT ? virtio_mem_why_names[why] : "?";
-}
-
-/**
- * virtio_mem_set_why() - record why the device is where it is
+ * virtio_mem_set_status() - record why the device is where it is
  * @vm: the device
- * @why: the reason
+ * @status: the reason
  *
  * Says so in the log, once, when the reason changes to one an operator must
  * know; passing through "working" on a retry does not count as a change.
  */
-void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
+void virtio_mem_set_status(struct virtio_mem *vm, enum virtio_mem_status status)
 {
-	enum virtio_mem_why old, logged;
+	enum virtio_mem_status old, logged;
 
 	mutex_lock(&vm->hotplug_mutex);
-	old = vm->why;
-	logged = vm->why_logged;
-	vm->why = why;
-	if (why != VIRTIO_MEM_WHY_WORKING)
-		vm->why_logged = why;
+	old = vm->status;
+	logged = vm->status_logged;
+	vm->status = status;
+	if (status != VIRTIO_MEM_STATUS_WORKING)
+		vm->status_logged = status;
 	mutex_unlock(&vm->hotplug_mutex);
 
-	if (old != why)
+	if (old != status)
 		dev_dbg(&vm->vdev->dev, "now %s (was %s)\n",
-			virtio_mem_why_names[why], virtio_mem_why_names[old]);
+			virtio_mem_status_name(status),
+			virtio_mem_status_name(old));
 	/* Retrying the same thing is not news. */
-	if (why == logged)
+	if (status == logged)
 		return;
-	switch (why) {
-	case VIRTIO_MEM_WHY_OFFLINE_LIMIT:
+	switch (status) {
+	case VIRTIO_MEM_STATUS_OFFLINE_LIMIT:
 		dev_info(&vm->vdev->dev,
 			 "paused: %llu MiB of added memory is offline; online it to continue\n",
 			 vm->offline_limit >> 20);
 		break;
-	case VIRTIO_MEM_WHY_NO_UNPLUG:
+	case VIRTIO_MEM_STATUS_UNPLUG_ONLINE_OFF:
 		dev_info(&vm->vdev->dev,
 			 "only online memory is left to unplug, and unplug_online is off\n");
 		break;
-	case VIRTIO_MEM_WHY_MEMORY_PRESSURE:
+	case VIRTIO_MEM_STATUS_MEMORY_PRESSURE:
 		dev_info(&vm->vdev->dev,
 			 "unplug paused: taking more would leave less than %llu MiB available\n",
 			 virtio_mem_unplug_floor() >> 20);
 		break;
-	case VIRTIO_MEM_WHY_UNMOVABLE:
+	case VIRTIO_MEM_STATUS_UNMOVABLE:
 		dev_info(&vm->vdev->dev,
 			 "unplug stalled: the memory left is in use and cannot be migrated; retrying\n");
 		break;
-	case VIRTIO_MEM_WHY_NOMEM:
+	case VIRTIO_MEM_STATUS_NOMEM:
 		dev_info(&vm->vdev->dev,
 			 "paused: too little memory the kernel can use (%llu MiB free) for more memmap; retrying\n",
 			 virtio_mem_mm_kernel_free() >> 20);
 		break;
-	case VIRTIO_MEM_WHY_NO_SPACE:
+	case VIRTIO_MEM_STATUS_NO_SPACE:
 		dev_info(&vm->vdev->dev,
 			 "no usable memory left in the device region\n");
 		break;
@@ -269,15 +244,11 @@ static unsigned int virtio_mem_retry_later(struct virtio_mem *vm)
 	return delay;
 }
 
-static void virtio_mem_log_problem(struct virtio_mem *vm,
-				   const struct virtio_mem_cfg_problem *p)
-{
-	dev_err(&vm->vdev->dev, "bad device config: %s = 0x%llx: %s\n",
-		p->field, p->value, p->why);
-}
-
-/* Re-read the config the device may have changed. Worker only. */
-static int virtio_mem_refresh_config(struct virtio_mem *vm)
+/*
+ * Re-read the config, which the device may have changed. Only the worker
+ * calls this, as it is the one writer of vm->cfg.
+ */
+static enum virtio_mem_outcome virtio_mem_refresh_config(struct virtio_mem *vm)
 {
 	struct virtio_mem_cfg_problem problem;
 	struct virtio_mem_cfg cfg;
@@ -285,10 +256,10 @@ static int virtio_mem_refresh_config(struct virtio_mem *vm)
 	virtio_mem_read_config(vm, &cfg);
 	if (virtio_mem_cfg_check_update(&vm->cfg, &cfg, &problem)) {
 		virtio_mem_log_problem(vm, &problem);
-		return -EIO;
+		return VIRTIO_MEM_OUTCOME_FAILED;
 	}
 	vm->cfg = cfg;
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 /* Bytes the driver knows to be plugged. */
@@ -305,27 +276,27 @@ static u64 virtio_mem_plugged(struct virtio_mem *vm)
 	return plugged;
 }
 
-/* One pass: bring plugged_size toward requested_size. Worker only. */
-static int virtio_mem_resize(struct virtio_mem *vm)
+/* One pass of the worker: bring plugged_size toward requested_size. */
+static enum virtio_mem_outcome virtio_mem_resize(struct virtio_mem *vm)
 {
+	enum virtio_mem_outcome outcome;
 	u64 plugged, requested;
-	int rc;
 
-	rc = virtio_mem_refresh_config(vm);
-	if (rc)
-		return rc;
+	outcome = virtio_mem_refresh_config(vm);
+	if (outcome)
+		return outcome;
 
 	if (vm->unplug_all_required) {
-		rc = virtio_mem_send_unplug_all(vm);
-		if (rc)
-			return rc;
+		outcome = virtio_mem_send_unplug_all(vm);
+		if (outcome)
+			return outcome;
 		vm->unplug_all_required = false;
 		dev_info(&vm->vdev->dev, "unplugged memory left from before\n");
 		/* UNPLUG_ALL may have shrunk the usable region. */
-		return -EAGAIN;
+		return VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 	}
 
-	/* The host must not ask for more than is usable; plug what is. */
+	/* The host must not ask for more than is usable; plug at most that. */
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
 	plugged = virtio_mem_plugged(vm);
 
@@ -334,36 +305,36 @@ static int virtio_mem_resize(struct virtio_mem *vm)
 			      "device reports %llu bytes plugged, driver knows of %llu\n",
 			      vm->cfg.plugged_size, plugged);
 
-	/* Blocks a failed add left plugged: the guest keeps them, add them. */
+	/* Blocks a failed add left plugged are wanted unless we shrink. */
 	if (requested >= plugged) {
-		rc = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
-				   virtio_mem_sbm_readd_plugged(vm);
-		if (rc)
-			return rc;
+		outcome = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
+					virtio_mem_sbm_readd_plugged(vm);
+		if (outcome)
+			return outcome;
 	}
 
 	if (requested > plugged) {
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		virtio_mem_set_status(vm, VIRTIO_MEM_STATUS_WORKING);
 		if (vm->geo.bbm)
 			return virtio_mem_bbm_plug(vm, requested - plugged);
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
 	if (requested < plugged) {
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		virtio_mem_set_status(vm, VIRTIO_MEM_STATUS_WORKING);
 		if (vm->geo.bbm)
 			return virtio_mem_bbm_unplug(vm, plugged - requested);
 		return virtio_mem_sbm_unplug(vm, plugged - requested);
 	}
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 static void virtio_mem_run_wq(struct work_struct *work)
 {
 	struct virtio_mem *vm = container_of(work, struct virtio_mem, wq);
-	enum virtio_mem_why why;
+	enum virtio_mem_outcome outcome;
+	enum virtio_mem_status status;
 	unsigned int delay = 0;
 	u64 before;
-	int rc;
 
 	if (vm->broken)
 		return;
@@ -371,16 +342,16 @@ static void virtio_mem_run_wq(struct work_struct *work)
 again:
 	atomic_set(&vm->config_changed, 0);
 	before = virtio_mem_plugged(vm);
-	rc = virtio_mem_resize(vm);
+	outcome = virtio_mem_resize(vm);
 	if (virtio_mem_plugged(vm) != before)
 		vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 
 	/* The whole retry policy is virtio_mem_decide(). */
-	switch (virtio_mem_decide(rc, &why)) {
+	switch (virtio_mem_decide(outcome, &status)) {
 	case VIRTIO_MEM_NEXT_AGAIN:
 		goto again;
 	case VIRTIO_MEM_NEXT_WAIT:
-		if (!rc)
+		if (!outcome)
 			vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
 		break;
 	case VIRTIO_MEM_NEXT_RETRY:
@@ -388,35 +359,34 @@ again:
 		break;
 	case VIRTIO_MEM_NEXT_BROKEN:
 		dev_err(&vm->vdev->dev,
-			"device or driver in an unexpected state (%d): stopping\n",
-			rc);
+			"device or driver in an unexpected state (%s): stopping\n",
+			virtio_mem_outcome_name(outcome));
 		vm->broken = true;
 		break;
 	}
-	virtio_mem_set_why(vm, why);
-	/* What sysfs shows is what the device says after the pass. */
+	virtio_mem_set_status(vm, status);
+	/* Read the config again so that sysfs shows it as after the pass. */
 	if (!vm->broken)
 		virtio_mem_refresh_config(vm);
-	trace_virtio_mem_retry(vm->vdev->index, rc,
-			       virtio_mem_why_name(READ_ONCE(vm->why)), delay);
+	trace_virtio_mem_retry(vm->vdev->index, virtio_mem_outcome_name(outcome),
+			       virtio_mem_status_name(READ_ONCE(vm->status)), delay);
 }
 
-static void virtio_mem_config_changed(struct virtio_device *vdev)
+void virtio_mem_config_changed(struct virtio_device *vdev)
 {
 	struct virtio_mem *vm = vdev->priv;
 
+	/* A kdump kernel leaves plugging to the kernel that comes next. */
+	if (vm->kdump.active)
+		return;
 	atomic_set(&vm->config_changed, 1);
 	virtio_mem_retry(vm);
 }
 
-static int virtio_mem_init_vq(struct virtio_mem *vm)
-{
-	vm->vq = virtio_find_single_vq(vm->vdev, virtio_mem_vq_done,
-				       "guest-request");
-	return PTR_ERR_OR_ZERO(vm->vq);
-}
-
-/* The node the memory belongs to: ACPI PXM if negotiated (C2), else addr. */
+/*
+ * The node of the device's memory: its ACPI PXM if that was negotiated
+ * (C2), else the node of its address.
+ */
 static int virtio_mem_node(struct virtio_mem *vm)
 {
 	int nid = NUMA_NO_NODE;
@@ -439,8 +409,11 @@ static void virtio_mem_mb_state_changed(void *owner, unsigned long mb_id,
 	trace_virtio_mem_mb_state(vm->vdev->index, mb_id, old, state);
 }
 
-/* Read and validate the config, set up geometry and state. */
-static int virtio_mem_init(struct virtio_mem *vm)
+/*
+ * Read and check the config and work out the geometry. A bbm_block_size
+ * that cannot work falls back to the default instead of failing the probe.
+ */
+static int virtio_mem_init_geometry(struct virtio_mem *vm)
 {
 	const struct range pluggable = mhp_get_pluggable_range(true);
 	struct virtio_mem_limits limits = {
@@ -484,17 +457,13 @@ static int virtio_mem_init(struct virtio_mem *vm)
 		dev_info(&vm->vdev->dev,
 			 "%llu MiB of the device region can never be used (outside whole memory blocks Linux can add)\n",
 			 vm->geo.unusable_size >> 20);
+	return 0;
+}
 
-	vm->nid = virtio_mem_node(vm);
-	vm->offline_limit = virtio_mem_offline_limit(&vm->geo,
-						     VIRTIO_MEM_OFFLINE_LIMIT);
-	vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
-	/* Memory plugged that we know nothing of (kexec, failed reset): C4. */
-	vm->unplug_all_required = vm->cfg.plugged_size != 0;
+static int virtio_mem_init_sbm(struct virtio_mem *vm)
+{
+	int rc;
 
-	if (vm->geo.bbm)
-		return virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
-					   vm->geo.last_bb_id);
 	rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
 				 vm->geo.last_mb_id, vm->geo.sbs_per_mb);
 	if (rc)
@@ -508,7 +477,10 @@ static int virtio_mem_init(struct virtio_mem *vm)
 	}
 	vm->sbm.changed = virtio_mem_mb_state_changed;
 	vm->sbm.owner = vm;
-	/* Small guests: no memmap from the little memory they boot with. */
+	/*
+	 * With the memmap on each block itself, a small guest need not find
+	 * room for it in the little memory it booted with.
+	 */
 	if (!virtio_mem_memmap_on_memory)
 		return 0;
 	if (!virtio_mem_compat_memmap_on_memory())
@@ -518,6 +490,31 @@ static int virtio_mem_init(struct virtio_mem *vm)
 			virtio_mem_memmap_sbs(&vm->geo,
 					      virtio_mem_mm_memmap_size(vm->geo.mb_size));
 	return 0;
+}
+
+/* Read and validate the config, set up geometry and state. */
+static int virtio_mem_init(struct virtio_mem *vm)
+{
+	int rc;
+
+	rc = virtio_mem_init_geometry(vm);
+	if (rc)
+		return rc;
+
+	vm->nid = virtio_mem_node(vm);
+	vm->offline_limit = virtio_mem_offline_limit(&vm->geo,
+						     VIRTIO_MEM_OFFLINE_LIMIT);
+	vm->retry_ms = VIRTIO_MEM_RETRY_MS_MIN;
+	/*
+	 * Memory plugged before we came (kexec, a failed reset) is unknown to
+	 * us and must be unplugged first (C4); adoption may clear this.
+	 */
+	vm->unplug_all_required = vm->cfg.plugged_size != 0;
+
+	if (vm->geo.bbm)
+		return virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
+					   vm->geo.last_bb_id);
+	return virtio_mem_init_sbm(vm);
 }
 
 static void virtio_mem_destroy(struct virtio_mem *vm)
@@ -543,9 +540,6 @@ static int virtio_mem_create_resource(struct virtio_mem *vm)
 						   IORESOURCE_EXCLUSIVE);
 	if (!vm->parent_resource) {
 		kfree(name);
-		dev_err(&vm->vdev->dev,
-			"device region [0x%llx-0x%llx] is in use: memory from an earlier driver instance still there?\n",
-			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1);
 		return -EBUSY;
 	}
 	vm->parent_resource->flags &= ~IORESOURCE_BUSY;
@@ -562,26 +556,66 @@ static void virtio_mem_delete_resource(struct virtio_mem *vm)
 	vm->parent_resource = NULL;
 }
 
-static int virtio_mem_probe(struct virtio_device *vdev)
+/*
+ * Reserve the device region or, if it is reserved already, take over what
+ * an earlier instance of the driver left in it. Adopting sends requests, so
+ * it makes the device ready first and says so in @ready.
+ */
+static int virtio_mem_claim_region(struct virtio_mem *vm, bool *ready)
 {
-	struct virtio_mem *vm;
 	int rc;
 
-	BUILD_BUG_ON(sizeof(struct virtio_mem_req) != 24);
-	BUILD_BUG_ON(sizeof(struct virtio_mem_resp) != 10);
+	rc = virtio_mem_create_resource(vm);
+	if (rc != -EBUSY)
+		return rc;
+	virtio_device_ready(vm->vdev);
+	*ready = true;
+	rc = virtio_mem_adopt(vm);
+	if (rc)
+		dev_err(&vm->vdev->dev,
+			"device region [0x%llx-0x%llx] is in use, and not by memory an earlier instance of this driver left\n",
+			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1);
+	return rc;
+}
 
-	if (!vdev->config->get) {
-		dev_err(&vdev->dev, "config access disabled\n");
-		return -EINVAL;
+/*
+ * The memory group and the resource name that every add of our memory
+ * passes. The group's unit is what we add at once, so that the online
+ * policies see it as one.
+ */
+static int virtio_mem_register_group(struct virtio_mem *vm)
+{
+	int rc;
+
+	rc = memory_group_register_dynamic(vm->nid,
+					   PHYS_PFN(vm->geo.bbm ? vm->geo.bb_size :
+								  vm->geo.mb_size));
+	if (rc < 0)
+		return rc;
+	vm->mgid = rc;
+
+	vm->resource_name = kstrdup_const("System RAM (virtio_mem)",
+					  GFP_KERNEL);
+	if (!vm->resource_name) {
+		memory_group_unregister(vm->mgid);
+		return -ENOMEM;
 	}
-	if (is_kdump_kernel()) {
-		dev_info(&vdev->dev, "not touching the device in a kdump kernel\n");
-		return -EBUSY;
-	}
+	return 0;
+}
+
+static void virtio_mem_unregister_group(struct virtio_mem *vm)
+{
+	kfree_const(vm->resource_name);
+	memory_group_unregister(vm->mgid);
+}
+
+static struct virtio_mem *virtio_mem_alloc(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm;
 
 	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
 	if (!vm)
-		return -ENOMEM;
+		return NULL;
 	vdev->priv = vm;
 	vm->vdev = vdev;
 	init_waitqueue_head(&vm->host_resp);
@@ -593,45 +627,27 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 	hrtimer_init(&vm->retry_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	vm->retry_timer.function = virtio_mem_timer_expired;
 	INIT_LIST_HEAD(&vm->next);
+	return vm;
+}
 
-	rc = virtio_mem_init_vq(vm);
-	if (rc)
-		goto out_free_vm;
+static void virtio_mem_free(struct virtio_mem *vm)
+{
+	struct virtio_device *vdev = vm->vdev;
 
-	rc = virtio_mem_init(vm);
-	if (rc)
-		goto out_del_vq;
+	kfree(vm);
+	vdev->priv = NULL;
+}
 
-	rc = virtio_mem_create_resource(vm);
-	if (rc)
-		goto out_destroy_state;
+/*
+ * The last step of probe: the worker may run from here on, so nothing
+ * after this may fail.
+ */
+static void virtio_mem_start(struct virtio_mem *vm, bool ready)
+{
+	if (!ready)
+		virtio_device_ready(vm->vdev);
 
-	/* The unit memory comes and goes in, for the online policies. */
-	rc = memory_group_register_dynamic(vm->nid,
-					   PHYS_PFN(vm->geo.bbm ? vm->geo.bb_size :
-								  vm->geo.mb_size));
-	if (rc < 0)
-		goto out_delete_resource;
-	vm->mgid = rc;
-
-	vm->resource_name = kstrdup_const("System RAM (virtio_mem)",
-					  GFP_KERNEL);
-	if (!vm->resource_name) {
-		rc = -ENOMEM;
-		goto out_unregister_group;
-	}
-
-	rc = virtio_mem_mm_register(vm);
-	if (rc)
-		goto out_free_name;
-
-	rc = virtio_mem_sysfs_init(vm);
-	if (rc)
-		goto out_mm_unregister;
-
-	virtio_device_ready(vdev);
-
-	dev_info(&vdev->dev,
+	dev_info(&vm->vdev->dev,
 		 "region 0x%llx-0x%llx, block %llu KiB, %s %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
 		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size - 1,
 		 vm->cfg.block_size >> 10,
@@ -642,14 +658,69 @@ static int virtio_mem_probe(struct virtio_device *vdev)
 
 	if (vm->cfg.requested_size || vm->unplug_all_required)
 		virtio_mem_retry(vm);
+}
+
+static int virtio_mem_probe(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm;
+	bool ready = false;
+	int rc;
+
+	BUILD_BUG_ON(sizeof(struct virtio_mem_req) != 24);
+	BUILD_BUG_ON(sizeof(struct virtio_mem_resp) != 10);
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config access disabled\n");
+		return -EINVAL;
+	}
+	vm = virtio_mem_alloc(vdev);
+	if (!vm)
+		return -ENOMEM;
+
+	rc = virtio_mem_init_vq(vm);
+	if (rc)
+		goto out_free_vm;
+
+	if (is_kdump_kernel()) {
+		rc = virtio_mem_kdump_init(vm);
+		if (rc)
+			goto out_del_vq;
+		return 0;
+	}
+
+	rc = virtio_mem_init(vm);
+	if (rc)
+		goto out_del_vq;
+
+	rc = virtio_mem_claim_region(vm, &ready);
+	if (rc)
+		goto out_destroy_state;
+
+	rc = virtio_mem_register_group(vm);
+	if (rc)
+		goto out_delete_resource;
+
+	rc = virtio_mem_mm_register(vm);
+	if (rc)
+		goto out_unregister_group;
+
+	rc = virtio_mem_sysfs_init(vm);
+	if (rc)
+		goto out_mm_unregister;
+
+	rc = virtio_mem_pm_register(vm);
+	if (rc)
+		goto out_sysfs_exit;
+
+	virtio_mem_start(vm, ready);
 	return 0;
 
+out_sysfs_exit:
+	virtio_mem_sysfs_exit(vm);
 out_mm_unregister:
 	virtio_mem_mm_unregister(vm);
-out_free_name:
-	kfree_const(vm->resource_name);
 out_unregister_group:
-	memory_group_unregister(vm->mgid);
+	virtio_mem_unregister_group(vm);
 out_delete_resource:
 	virtio_mem_delete_resource(vm);
 out_destroy_state:
@@ -657,8 +728,7 @@ out_destroy_state:
 out_del_vq:
 	vdev->config->del_vqs(vdev);
 out_free_vm:
-	kfree(vm);
-	vdev->priv = NULL;
+	virtio_mem_free(vm);
 	return rc;
 }
 
@@ -673,12 +743,13 @@ static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
 	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
 }
 
-static void virtio_mem_remove(struct virtio_device *vdev)
+/*
+ * Stop the worker for good: once @removing is set nothing queues it
+ * again. The notifier reads @removing under the hotplug_mutex, and from
+ * then on refuses what is not remove's own.
+ */
+static void virtio_mem_stop_worker(struct virtio_mem *vm)
 {
-	struct virtio_mem *vm = vdev->priv;
-	unsigned long left;
-
-	/* From here on the notifier refuses what is not remove's own. */
 	mutex_lock(&vm->hotplug_mutex);
 	spin_lock_irq(&vm->removal_lock);
 	vm->removing = true;
@@ -686,13 +757,28 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 	mutex_unlock(&vm->hotplug_mutex);
 	cancel_work_sync(&vm->wq);
 	hrtimer_cancel(&vm->retry_timer);
+}
+
+static void virtio_mem_remove(struct virtio_device *vdev)
+{
+	struct virtio_mem *vm = vdev->priv;
+	unsigned long left;
+
+	if (vm->kdump.active) {
+		virtio_mem_kdump_exit(vm);
+		virtio_mem_free(vm);
+		return;
+	}
+
+	virtio_mem_pm_unregister(vm);
+	virtio_mem_stop_worker(vm);
 	virtio_mem_mm_quiesce(vm);
 	virtio_mem_sysfs_exit(vm);
 
 	/*
-	 * Needs the notifier, so that blocks with holes can go offline. Also
-	 * for a broken device: an offline block left added could be onlined
-	 * whole once we are gone.
+	 * This needs the notifier, so that blocks with holes can go offline.
+	 * A broken device goes through it too: an offline block left added
+	 * could be onlined whole once we are gone.
 	 */
 	virtio_mem_mm_remove_own(vm, true);
 	if (vm->geo.bbm)
@@ -716,40 +802,22 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 		 * its name stay too.
 		 */
 		dev_warn(&vdev->dev,
-			 "%lu %s still in use by Linux stay plugged; the device region stays reserved until reboot\n",
+			 "%lu %s still in use by Linux stay plugged; the device region stays reserved for the next instance of this driver, which takes them over\n",
 			 left, vm->geo.bbm ? "big blocks" : "memory blocks");
 	} else {
-		kfree_const(vm->resource_name);
-		memory_group_unregister(vm->mgid);
+		virtio_mem_unregister_group(vm);
 		virtio_mem_delete_resource(vm);
 	}
 	virtio_mem_destroy(vm);
-	kfree(vm);
-	vdev->priv = NULL;
+	virtio_mem_free(vm);
 }
-
-#ifdef CONFIG_PM_SLEEP
-static int virtio_mem_freeze(struct virtio_device *vdev)
-{
-	/*
-	 * Block states would not survive hibernation, and without
-	 * PERSISTENT_SUSPEND not suspend-to-RAM either (C11). Refuse both.
-	 */
-	dev_err(&vdev->dev, "suspend and hibernation are not supported\n");
-	return -EPERM;
-}
-
-static int virtio_mem_restore(struct virtio_device *vdev)
-{
-	return -EPERM;
-}
-#endif
 
 static unsigned int virtio_mem_features[] = {
 #if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
 	VIRTIO_MEM_F_ACPI_PXM,
 #endif
 	VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+	VIRTIO_MEM_F_PERSISTENT_SUSPEND,
 };
 
 static const struct virtio_device_id virtio_mem_id_table[] = {
@@ -776,10 +844,10 @@ static int __init virtio_mem_module_init(void)
 {
 	int rc;
 
-	virtio_mem_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	virtio_mem_sysfs_module_init();
 	rc = register_virtio_driver(&virtio_mem_driver);
 	if (rc)
-		debugfs_remove_recursive(virtio_mem_debugfs_root);
+		virtio_mem_sysfs_module_exit();
 	return rc;
 }
 module_init(virtio_mem_module_init);
@@ -787,10 +855,15 @@ module_init(virtio_mem_module_init);
 static void __exit virtio_mem_module_exit(void)
 {
 	unregister_virtio_driver(&virtio_mem_driver);
-	debugfs_remove_recursive(virtio_mem_debugfs_root);
+	virtio_mem_sysfs_module_exit();
 }
 module_exit(virtio_mem_module_exit);
 MODULE_DEVICE_TABLE(virtio, virtio_mem_id_table);
 MODULE_AUTHOR("The virtio-mem driver developers");
 MODULE_DESCRIPTION("virtio-mem: paravirtualized memory hot(un)plug");
 MODULE_LICENSE("GPL");
+/*
+ * DKMS installs a module over the distro's only when the versions differ;
+ * the in-tree driver has none. dkms.conf and debian/changelog say the same.
+ */
+MODULE_VERSION("0.2");

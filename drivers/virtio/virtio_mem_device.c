@@ -3,12 +3,13 @@
  * virtio-mem: talking to the device. Reading the config and sending one
  * request at a time on the guest-request virtqueue.
  *
- * Responses are reduced to an errno right here, so the rest of the driver
+ * Responses are reduced to an outcome right here, so the rest of the driver
  * never sees protocol codes:
- *   ACK -> 0, NACK -> -EPERM, BUSY -> -ETXTBSY, ERROR/garbage -> -EIO.
+ *   ACK -> DONE, NACK -> NACK, BUSY -> BUSY, ERROR/garbage -> FAILED.
  */
 
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/scatterlist.h>
 #include <linux/virtio_config.h>
 
@@ -20,9 +21,10 @@
  * @vm: the device
  * @cfg: filled in, CPU byte order; padding is ignored (C1)
  *
- * Return: always 0; kept an int so callers treat reads like requests.
+ * Reading the config cannot fail; whether it makes sense is the policy's
+ * business (virtio_mem_cfg_check()).
  */
-int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
+void virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
 {
 	struct virtio_device *vdev = vm->vdev;
 
@@ -38,7 +40,6 @@ int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
 			&cfg->plugged_size);
 	virtio_cread_le(vdev, struct virtio_mem_config, requested_size,
 			&cfg->requested_size);
-	return 0;
 }
 
 /**
@@ -54,18 +55,36 @@ void virtio_mem_vq_done(struct virtqueue *vq)
 	wake_up(&vm->host_resp);
 }
 
-/* Map a response code to an errno; only the type is looked at (C10). */
-static int virtio_mem_resp_to_errno(u16 type)
+/* Map a response code to an outcome; only the type is looked at (C10). */
+static enum virtio_mem_outcome virtio_mem_resp_to_outcome(u16 type)
 {
 	switch (type) {
 	case VIRTIO_MEM_RESP_ACK:
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
 	case VIRTIO_MEM_RESP_NACK:
-		return -EPERM;
+		return VIRTIO_MEM_OUTCOME_NACK;
 	case VIRTIO_MEM_RESP_BUSY:
-		return -ETXTBSY;
+		return VIRTIO_MEM_OUTCOME_BUSY;
 	default:
-		return -EIO;
+		return VIRTIO_MEM_OUTCOME_FAILED;
+	}
+}
+
+/*
+ * virtqueue_add_sgs() fails for want of memory (-ENOMEM, e.g. to map the
+ * buffers), with a full ring (-ENOSPC) or on a broken queue (-EIO). A full
+ * ring reads as no space, as it always has; one request at a time never
+ * fills it.
+ */
+static enum virtio_mem_outcome virtio_mem_vq_outcome(int rc)
+{
+	switch (rc) {
+	case -ENOMEM:
+		return VIRTIO_MEM_OUTCOME_NOMEM;
+	case -ENOSPC:
+		return VIRTIO_MEM_OUTCOME_NO_SPACE;
+	default:
+		return VIRTIO_MEM_OUTCOME_FAILED;
 	}
 }
 
@@ -73,8 +92,9 @@ static int virtio_mem_resp_to_errno(u16 type)
  * Send vm->req and wait for the answer. The caller is the single sender
  * (see struct virtio_mem).
  */
-static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
-				   u64 addr, u16 nb_blocks)
+static enum virtio_mem_outcome
+virtio_mem_send_request(struct virtio_mem *vm, u16 type, u64 addr,
+			u16 nb_blocks)
 {
 	struct scatterlist *sgs[2], sg_req, sg_resp;
 	unsigned int len;
@@ -86,8 +106,12 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	vm->req.type = cpu_to_virtio16(vm->vdev, type);
 	vm->req.u.plug.addr = cpu_to_virtio64(vm->vdev, addr);
 	vm->req.u.plug.nb_blocks = cpu_to_virtio16(vm->vdev, nb_blocks);
-	/* A stale answer must not pass for this one's. */
+	/* A stale or short answer must not pass for this one's. */
 	vm->resp.type = cpu_to_virtio16(vm->vdev, VIRTIO_MEM_RESP_ERROR);
+	vm->resp.u.state.state = cpu_to_virtio16(vm->vdev, U16_MAX);
+	/* After a failed resume there is no queue, and the device is broken. */
+	if (WARN_ON_ONCE(!vm->vq))
+		return VIRTIO_MEM_OUTCOME_FAILED;
 
 	sg_init_one(&sg_req, &vm->req, sizeof(vm->req));
 	sg_init_one(&sg_resp, &vm->resp, sizeof(vm->resp));
@@ -98,7 +122,7 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	start = ktime_get_ns();
 	rc = virtqueue_add_sgs(vm->vq, sgs, 1, 1, vm, GFP_KERNEL);
 	if (rc < 0)
-		return rc;
+		return virtio_mem_vq_outcome(rc);
 	virtqueue_kick(vm->vq);
 	wait_event(vm->host_resp, virtqueue_get_buf(vm->vq, &len));
 
@@ -109,53 +133,54 @@ static int virtio_mem_send_request(struct virtio_mem *vm, u16 type,
 	if (resp_type >= VIRTIO_MEM_NR_RESP_TYPES)
 		resp_type = VIRTIO_MEM_RESP_ERROR;
 	atomic64_inc(&vm->stats.req[type][resp_type]);
-	return virtio_mem_resp_to_errno(resp_type);
+	return virtio_mem_resp_to_outcome(resp_type);
 }
 
 /* One request for @size bytes at @addr, at most U16_MAX device blocks. */
-static int virtio_mem_send_one(struct virtio_mem *vm, u16 type, u64 addr,
-			       u64 size)
+static enum virtio_mem_outcome
+virtio_mem_send_one(struct virtio_mem *vm, u16 type, u64 addr, u64 size)
 {
-	int rc;
+	enum virtio_mem_outcome outcome;
 
-	rc = virtio_mem_send_request(vm, type, addr,
-				     div64_u64(size, vm->cfg.block_size));
-	dev_dbg(&vm->vdev->dev, "%s 0x%llx-0x%llx: %d\n",
+	outcome = virtio_mem_send_request(vm, type, addr,
+					  div64_u64(size, vm->cfg.block_size));
+	dev_dbg(&vm->vdev->dev, "%s 0x%llx-0x%llx: %s\n",
 		type == VIRTIO_MEM_REQ_PLUG ? "plug" : "unplug", addr,
-		addr + size - 1, rc);
-	return rc;
+		addr + size - 1, virtio_mem_outcome_name(outcome));
+	return outcome;
 }
 
 /*
  * Send a range in requests of at most U16_MAX device blocks. If one of
  * them fails, the ones before are undone, so that the whole range is as
  * it was; an undo the device refuses leaves it in a state we do not know.
+ * A range no request can name is our bug, and fatal (BUG, not an ERROR).
  */
-static int virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr,
-				 u64 size)
+static enum virtio_mem_outcome
+virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr, u64 size)
 {
 	const u16 undo = type == VIRTIO_MEM_REQ_PLUG ? VIRTIO_MEM_REQ_UNPLUG :
 						     VIRTIO_MEM_REQ_PLUG;
 	const u64 max = (u64)U16_MAX * vm->cfg.block_size;
+	enum virtio_mem_outcome outcome;
 	u64 done = 0, off;
-	int rc;
 
 	if (WARN_ON_ONCE(!size || size % vm->cfg.block_size ||
 			 addr % vm->cfg.block_size))
-		return -EINVAL;
+		return VIRTIO_MEM_OUTCOME_BUG;
 	for (; done < size; done += min(size - done, max)) {
-		rc = virtio_mem_send_one(vm, type, addr + done,
-					 min(size - done, max));
-		if (rc)
+		outcome = virtio_mem_send_one(vm, type, addr + done,
+					      min(size - done, max));
+		if (outcome)
 			break;
 	}
 	if (done == size || !done)
-		return done == size ? 0 : rc;
+		return done == size ? VIRTIO_MEM_OUTCOME_DONE : outcome;
 	for (off = 0; off < done; off += min(done - off, max))
 		if (virtio_mem_send_one(vm, undo, addr + off,
 					min(done - off, max)))
-			return -EIO;
-	return rc;
+			return VIRTIO_MEM_OUTCOME_FAILED;
+	return outcome;
 }
 
 /**
@@ -164,16 +189,20 @@ static int virtio_mem_send_range(struct virtio_mem *vm, u16 type, u64 addr,
  * @addr: start, device-block aligned
  * @size: size, a multiple of the device block size
  *
- * Return: 0 on ACK, -EPERM on NACK, -ETXTBSY on BUSY, -EIO on ERROR (see
- * virtio_mem_plug_error() for what that means).
+ * Return: %VIRTIO_MEM_OUTCOME_DONE on ACK, NACK on NACK, BUSY on BUSY;
+ * NOMEM or NO_SPACE when a request could not be queued; FAILED on ERROR
+ * (see virtio_mem_plug_error() for what that means to a plug) or with the
+ * device in a state we do not know.
  */
-int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
+enum virtio_mem_outcome virtio_mem_send_plug(struct virtio_mem *vm, u64 addr,
+					     u64 size)
 {
-	int rc = virtio_mem_send_range(vm, VIRTIO_MEM_REQ_PLUG, addr, size);
+	enum virtio_mem_outcome outcome;
 
-	if (!rc)
+	outcome = virtio_mem_send_range(vm, VIRTIO_MEM_REQ_PLUG, addr, size);
+	if (!outcome)
 		atomic64_add(size, &vm->stats.plugged_bytes);
-	return rc;
+	return outcome;
 }
 
 /**
@@ -182,26 +211,88 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
  * @addr: start, device-block aligned
  * @size: size, a multiple of the device block size
  *
- * Return: 0 on ACK, -EPERM on NACK, -ETXTBSY on BUSY, -EIO on ERROR.
+ * Return: like virtio_mem_send_plug().
  */
-int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size)
+enum virtio_mem_outcome virtio_mem_send_unplug(struct virtio_mem *vm,
+					       u64 addr, u64 size)
 {
-	int rc = virtio_mem_send_range(vm, VIRTIO_MEM_REQ_UNPLUG, addr, size);
+	enum virtio_mem_outcome outcome;
 
-	if (!rc)
+	outcome = virtio_mem_send_range(vm, VIRTIO_MEM_REQ_UNPLUG, addr, size);
+	if (!outcome)
 		atomic64_add(size, &vm->stats.unplugged_bytes);
-	return rc;
+	return outcome;
 }
 
 /**
  * virtio_mem_send_unplug_all() - ask the device to unplug everything
  * @vm: the device
  *
- * Return: 0 on ACK, -ETXTBSY on BUSY, -EIO otherwise.
+ * Return: %VIRTIO_MEM_OUTCOME_DONE on ACK, BUSY on BUSY; NOMEM or NO_SPACE
+ * when the request could not be queued; else FAILED: the device has no
+ * reason to refuse this one.
  */
-int virtio_mem_send_unplug_all(struct virtio_mem *vm)
+enum virtio_mem_outcome virtio_mem_send_unplug_all(struct virtio_mem *vm)
 {
-	int rc = virtio_mem_send_request(vm, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0);
+	enum virtio_mem_outcome outcome;
 
-	return rc == -EPERM ? -EIO : rc;
+	outcome = virtio_mem_send_request(vm, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0);
+	return outcome == VIRTIO_MEM_OUTCOME_NACK ? VIRTIO_MEM_OUTCOME_FAILED :
+						    outcome;
+}
+
+/**
+ * virtio_mem_send_state() - ask the device whether a range is plugged
+ * @vm: the device
+ * @addr: start, device-block aligned
+ * @size: size, a multiple of the device block size, U16_MAX blocks at most
+ * @state: the answer, VIRTIO_MEM_STATE_*, when DONE is returned
+ *
+ * Return: %VIRTIO_MEM_OUTCOME_DONE on ACK with a state, else FAILED: the
+ * device has no reason to refuse a query of a valid range, and a range
+ * too long for one request is our bug.
+ */
+enum virtio_mem_outcome virtio_mem_send_state(struct virtio_mem *vm, u64 addr,
+					      u64 size, u16 *state)
+{
+	u64 nb_blocks = div64_u64(size, vm->cfg.block_size);
+
+	if (!nb_blocks || nb_blocks > U16_MAX)
+		return VIRTIO_MEM_OUTCOME_FAILED;
+	if (virtio_mem_send_request(vm, VIRTIO_MEM_REQ_STATE, addr, nb_blocks))
+		return VIRTIO_MEM_OUTCOME_FAILED;
+	*state = virtio16_to_cpu(vm->vdev, vm->resp.u.state.state);
+	/* Anything else is garbage (or an answer too short to hold one). */
+	return *state <= VIRTIO_MEM_STATE_MIXED ? VIRTIO_MEM_OUTCOME_DONE :
+						  VIRTIO_MEM_OUTCOME_FAILED;
+}
+
+/**
+ * virtio_mem_init_vq() - find the guest-request virtqueue
+ * @vm: the device
+ *
+ * Return: 0 or the errno of virtio_find_single_vq().
+ */
+int virtio_mem_init_vq(struct virtio_mem *vm)
+{
+	struct virtqueue *vq;
+
+	vq = virtio_find_single_vq(vm->vdev, virtio_mem_vq_done,
+				   "guest-request");
+	if (IS_ERR(vq))
+		return PTR_ERR(vq);
+	vm->vq = vq;
+	return 0;
+}
+
+/**
+ * virtio_mem_log_problem() - say why a device config was refused
+ * @vm: the device
+ * @p: the problem, as the policy found it
+ */
+void virtio_mem_log_problem(struct virtio_mem *vm,
+			    const struct virtio_mem_cfg_problem *p)
+{
+	dev_err(&vm->vdev->dev, "bad device config: %s = 0x%llx: %s\n",
+		p->field, p->value, p->why);
 }

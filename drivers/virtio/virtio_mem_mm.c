@@ -187,7 +187,7 @@ static int virtio_mem_mm_offliner_fn(void *arg)
 	allow_signal(SIGKILL);
 	o->rc = offline_and_remove_memory(o->addr, o->size);
 	flush_signals(current);
-	/* All: the waiter looks at it more than once. */
+	/* complete_all(), because the waiter checks it more than once. */
 	complete_all(&o->done);
 	return 0;
 }
@@ -229,7 +229,7 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 	get_task_struct(t);
 	wake_up_process(t);
 
-	/* A config change ends it early: the host may want memory now. */
+	/* A config change ends the wait early: the host may want memory now. */
 	while (left && !wait_for_completion_timeout(&o.done, HZ / 10)) {
 		left = left > HZ / 10 ? left - HZ / 10 : 0;
 		/* Only remove writes it, before it offlines anything itself. */
@@ -239,7 +239,7 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 	}
 	if (!left && !completion_done(&o.done))
 		send_sig(SIGKILL, t, 1);
-	/* Bounded now: offlining checks for signals each round. */
+	/* This wait is bounded: offlining checks for signals each round. */
 	wait_for_completion(&o.done);
 	put_task_struct(t);
 	if (o.rc == -EINTR)
@@ -284,7 +284,7 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	mutex_unlock(&vm->hotplug_mutex);
 	if (!memmap_sbs)
 		return virtio_mem_mm_add(vm, addr, vm->geo.mb_size, 0);
-	/* The memmap is written during the add: it must be plugged by now. */
+	/* The add writes the memmap, so it must be plugged by now. */
 	if (WARN_ON_ONCE(!plugged))
 		return -EINVAL;
 	rc = virtio_mem_mm_add(vm, addr, vm->geo.mb_size, MHP_MEMMAP_ON_MEMORY);

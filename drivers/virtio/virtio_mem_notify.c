@@ -132,7 +132,7 @@ static void virtio_mem_mm_release_mb(struct virtio_mem *vm,
 	if (WARN_ON_ONCE(!virtio_mem_sbm_state_online(state)))
 		return;
 	while (virtio_mem_sbm_next_run(&vm->sbm, mb_id, true, &sb_id, &count)) {
-		/* Not the memmap: it never was the buddy's to hold. */
+		/* Skip the memmap, which never belonged to the buddy. */
 		from = max(sb_id, vm->sbm.memmap_sbs);
 		if (from >= sb_id + count)
 			continue;
@@ -184,22 +184,6 @@ void virtio_mem_mm_hold_begin(struct virtio_mem *vm)
 }
 
 /**
- * virtio_mem_mm_hold_full() - is there room to hold another block?
- * @vm: the device
- *
- * Return: true when the next added block could not be held.
- */
-bool virtio_mem_mm_hold_full(struct virtio_mem *vm)
-{
-	bool full;
-
-	mutex_lock(&vm->hotplug_mutex);
-	full = vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX;
-	mutex_unlock(&vm->hotplug_mutex);
-	return full;
-}
-
-/**
  * virtio_mem_mm_hold_end() - hand all held memory to the buddy
  * @vm: the device
  *
@@ -212,16 +196,38 @@ void virtio_mem_mm_hold_end(struct virtio_mem *vm)
 
 	mutex_lock(&vm->hotplug_mutex);
 	vm->hold.active = false;
-	/* Downwards: forgetting moves the last entry into the gap. */
+	/* Walk downwards, since forgetting moves the last entry into the gap. */
 	for (i = vm->hold.nr; i--;) {
 		mb_id = vm->hold.mb_ids[i];
-		/* Still being onlined: MEM_ONLINE hands it over. */
+		/* A block still being onlined is handed over at MEM_ONLINE. */
 		if (virtio_mem_mm_busy(vm, mb_id, 1))
 			continue;
 		virtio_mem_sbm_hold_forget(&vm->hold, mb_id);
 		virtio_mem_mm_release_mb(vm, mb_id);
 	}
 	mutex_unlock(&vm->hotplug_mutex);
+}
+
+/**
+ * virtio_mem_mm_hold_make_room() - make room to hold the next added block
+ * @vm: the device (SBM)
+ *
+ * A full hold list hands what it holds to the buddy and starts anew, so
+ * that a long plug pass still holds each new block.
+ *
+ * Context: the worker, without vm->hotplug_mutex.
+ */
+void virtio_mem_mm_hold_make_room(struct virtio_mem *vm)
+{
+	bool full;
+
+	mutex_lock(&vm->hotplug_mutex);
+	full = vm->hold.nr == VIRTIO_MEM_SBM_HOLD_MAX;
+	mutex_unlock(&vm->hotplug_mutex);
+	if (full) {
+		virtio_mem_mm_hold_end(vm);
+		virtio_mem_mm_hold_begin(vm);
+	}
 }
 
 /*
@@ -286,7 +292,7 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
 		return;
 	}
-	/* All alike, the usual case: one call for the whole page. */
+	/* Usually all subblocks are alike, and one call does the whole page. */
 	if (virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id, sb_id, count)) {
 		generic_online_page(page, order);
 		return;
@@ -295,7 +301,7 @@ static void virtio_mem_sbm_online_page(struct virtio_mem *vm,
 		virtio_mem_mm_keep_fresh_offline(page_to_pfn(page), 1UL << order);
 		return;
 	}
-	/* A page spanning plugged and unplugged subblocks: one at a time. */
+	/* A page that spans plugged and unplugged subblocks goes one at a time. */
 	for (i = 0; i < count; i++) {
 		struct page *sb_page = pfn_to_page(page_to_pfn(page) +
 						   (i << chunk));
@@ -518,7 +524,7 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 					      vm->geo.sb_size)))
 		return NOTIFY_DONE;
 
-	/* The memmap of offline memory is not to be trusted: read it first. */
+	/* Only the memmap of memory that is online tells its zone. */
 	movable = action == MEM_ONLINE &&
 		  page_zonenum(pfn_to_page(mhp->start_pfn)) == ZONE_MOVABLE;
 
@@ -536,7 +542,7 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 							mhp->start_pfn);
 			break;
 		}
-		/* Into the isolated range: offlining takes them out again. */
+		/* Released pages land in the isolated range, and offlining takes them out again. */
 		virtio_mem_mm_release_held_mb(vm, mb_id);
 		virtio_mem_mm_mb_refs(vm, mb_id, true);
 		break;

@@ -157,6 +157,23 @@ u64 virtio_mem_offline_limit(const struct virtio_mem_geo *geo, u64 base)
 }
 
 /**
+ * virtio_mem_may_suspend() - may the system suspend with this device?
+ * @to_idle: the target is suspend-to-idle
+ * @plugged: bytes the device has plugged
+ * @persistent: VIRTIO_MEM_F_PERSISTENT_SUSPEND was negotiated
+ *
+ * Suspend-to-idle leaves the device alone. Deeper states reset the
+ * machine's devices, which unplugs everything unless the device keeps its
+ * state across the suspend (C11).
+ *
+ * Return: true if the suspend may go ahead.
+ */
+bool virtio_mem_may_suspend(bool to_idle, u64 plugged, bool persistent)
+{
+	return to_idle || !plugged || persistent;
+}
+
+/**
  * virtio_mem_geo_init() - cut the device region into memory and subblocks
  * @geo: filled in
  * @cfg: a config that passed virtio_mem_cfg_check()
@@ -201,13 +218,13 @@ int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 		return virtio_mem_problem(problem, "addr", cfg->addr,
 					  "region outside the range Linux can hot-add");
 	for (;;) {
-		/* The unit memory is added in: whole ones inside both ranges. */
+		/* Memory is added in whole units that lie inside both ranges. */
 		unit = geo->bbm ? geo->bb_size : mb_size;
 		/* Round inwards; the end is exclusive. */
 		if (start <= U64_MAX - (unit - 1) &&
 		    round_up(start, unit) < round_down(end + 1, unit))
 			break;
-		/* A big block chosen larger than the region allows: smaller. */
+		/* A big block too large for the region is halved. */
 		if (!geo->bbm || geo->bb_size / 2 < max(cfg->block_size, mb_size))
 			break;
 		geo->bb_size /= 2;
@@ -373,7 +390,7 @@ virtio_mem_unplug_class(enum virtio_mem_sbm_mb_state state)
 
 static int virtio_mem_candidate_cmp(const void *a, const void *b)
 {
-	const struct virtio_mem_sbm_candidate *x = a, *y = b;
+	const struct virtio_mem_candidate *x = a, *y = b;
 
 	if (x->key == y->key)
 		return 0;
@@ -401,7 +418,7 @@ static int virtio_mem_candidate_cmp(const void *a, const void *b)
 unsigned long
 virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			    const u16 *free_sbs, bool unplug_online,
-			    struct virtio_mem_sbm_candidate *out,
+			    struct virtio_mem_candidate *out,
 			    unsigned long max)
 {
 	enum virtio_mem_sbm_mb_state state;
@@ -453,7 +470,7 @@ bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
  * virtio_mem_bbm_plan_plug() - choose the next big block to plug and add
  * @bbm: big block state
  * @geo: geometry
- * @facts: what is wanted and allowed; nr_sbs counts big blocks here
+ * @facts: what is wanted and allowed
  * @bb_id: set to the big block for VIRTIO_MEM_PLAN_STEP
  *
  * The lowest unused big block that lies inside the usable region, while
@@ -470,7 +487,7 @@ virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
 	const unsigned long mbs = div64_u64(geo->bb_size, geo->mb_size);
 	unsigned long id;
 
-	if (!facts->nr_sbs)
+	if (!facts->nr_bbs)
 		return VIRTIO_MEM_PLAN_DONE;
 	for (id = bbm->first_bb_id; id <= bbm->last_bb_id; id++) {
 		if (virtio_mem_bb_addr(geo, id) + geo->bb_size >
@@ -509,7 +526,7 @@ unsigned long
 virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			    const struct virtio_mem_bbm_seen *seen,
 			    bool unplug_online,
-			    struct virtio_mem_sbm_candidate *out,
+			    struct virtio_mem_candidate *out,
 			    unsigned long max)
 {
 	const struct virtio_mem_bbm_seen *bb;
@@ -531,7 +548,7 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			continue;
 		else
 			class = bb->kernel_mbs ? 3 : 2;
-		out[n].mb_id = bb_id;
+		out[n].bb_id = bb_id;
 		out[n].key = class << 60 | (u64)bb->busy_mib << 28 |
 			     ((u32)~bb_id & 0xfffffff);
 		n++;
@@ -550,80 +567,108 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
  * a refusal, never a broken device: start over at once if the host
  * changed requested_size since the worker planned, else back off.
  *
- * Return: -EAGAIN or -EREMOTEIO.
+ * Return: %VIRTIO_MEM_OUTCOME_CONFIG_CHANGED or PLUG_ERROR.
  */
-int virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
-			  const struct virtio_mem_cfg *now)
+enum virtio_mem_outcome virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
+					      const struct virtio_mem_cfg *now)
 {
-	return now->requested_size != seen->requested_size ? -EAGAIN :
-							      -EREMOTEIO;
+	return now->requested_size != seen->requested_size ?
+	       VIRTIO_MEM_OUTCOME_CONFIG_CHANGED : VIRTIO_MEM_OUTCOME_PLUG_ERROR;
 }
 
 /**
  * virtio_mem_decide() - the worker's whole retry policy
- * @rc: the result of a pass: 0 or the errno the acting layers return
- * @why: set to the reason to show (unless the pass is simply repeated)
- *
- * Errnos, as the acting layers use them: -EAGAIN config changed;
- * -EINPROGRESS a memory block we need is going online or offline; -ENOSPC
- * usable region full; -EDQUOT offline limit; -EPERM the device said NACK;
- * -EACCES only online memory left and unplug_online off; -ETXTBSY the
- * device said BUSY; -EREMOTEIO it said ERROR to a plug; -ENOMEM no memory
- * (for the memmap, or ours); -EEXIST adding memory failed; -ENOBUFS the
- * OOM guard; -EBUSY memory would not move; anything else (-EIO: ERROR or
- * a bad config) is fatal.
+ * @outcome: what the pass came to
+ * @status: set to the reason to show (unless the pass is simply repeated)
  *
  * Waiting is for what something else will end (a config change notifies
  * us, onlining does too); retrying with backoff is for what time may end.
  *
  * Return: what the worker does next.
  */
-enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why)
+enum virtio_mem_next virtio_mem_decide(enum virtio_mem_outcome outcome,
+				       enum virtio_mem_status *status)
 {
-	switch (rc) {
-	case 0:
-		*why = VIRTIO_MEM_WHY_OK;
+	switch (outcome) {
+	case VIRTIO_MEM_OUTCOME_DONE:
+		*status = VIRTIO_MEM_STATUS_OK;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -EAGAIN:
+	case VIRTIO_MEM_OUTCOME_CONFIG_CHANGED:
 		return VIRTIO_MEM_NEXT_AGAIN;
-	case -EINPROGRESS:
+	case VIRTIO_MEM_OUTCOME_IN_TRANSITION:
 		/* Core-mm is onlining or offlining; its end queues us. */
-		*why = VIRTIO_MEM_WHY_WORKING;
+		*status = VIRTIO_MEM_STATUS_WORKING;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -EACCES:
-		*why = VIRTIO_MEM_WHY_NO_UNPLUG;
+	case VIRTIO_MEM_OUTCOME_UNPLUG_ONLINE_OFF:
+		*status = VIRTIO_MEM_STATUS_UNPLUG_ONLINE_OFF;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -ENOSPC:
-		*why = VIRTIO_MEM_WHY_NO_SPACE;
+	case VIRTIO_MEM_OUTCOME_NO_SPACE:
+		*status = VIRTIO_MEM_STATUS_NO_SPACE;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -EDQUOT:
-		*why = VIRTIO_MEM_WHY_OFFLINE_LIMIT;
+	case VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT:
+		*status = VIRTIO_MEM_STATUS_OFFLINE_LIMIT;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -EPERM:
+	case VIRTIO_MEM_OUTCOME_NACK:
 		/* Asking again unchanged would be hammering the device. */
-		*why = VIRTIO_MEM_WHY_NACK;
+		*status = VIRTIO_MEM_STATUS_NACK;
 		return VIRTIO_MEM_NEXT_WAIT;
-	case -ETXTBSY:
-		*why = VIRTIO_MEM_WHY_BUSY;
+	case VIRTIO_MEM_OUTCOME_BUSY:
+		*status = VIRTIO_MEM_STATUS_BUSY;
 		return VIRTIO_MEM_NEXT_RETRY;
-	case -EREMOTEIO:
-		/* Firecracker's refusal: asking again at once would hammer. */
-		*why = VIRTIO_MEM_WHY_PLUG_ERROR;
+	case VIRTIO_MEM_OUTCOME_PLUG_ERROR:
+		/*
+		 * Firecracker refuses this way; asking again at once would
+		 * only hammer the host.
+		 */
+		*status = VIRTIO_MEM_STATUS_PLUG_ERROR;
 		return VIRTIO_MEM_NEXT_RETRY;
-	case -ENOMEM:
-		*why = VIRTIO_MEM_WHY_NOMEM;
+	case VIRTIO_MEM_OUTCOME_NOMEM:
+		*status = VIRTIO_MEM_STATUS_NOMEM;
 		return VIRTIO_MEM_NEXT_RETRY;
-	case -EEXIST:
-		*why = VIRTIO_MEM_WHY_ADD_FAILED;
+	case VIRTIO_MEM_OUTCOME_ADD_FAILED:
+		*status = VIRTIO_MEM_STATUS_ADD_FAILED;
 		return VIRTIO_MEM_NEXT_RETRY;
-	case -ENOBUFS:
-		*why = VIRTIO_MEM_WHY_MEMORY_PRESSURE;
+	case VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE:
+		*status = VIRTIO_MEM_STATUS_MEMORY_PRESSURE;
 		return VIRTIO_MEM_NEXT_RETRY;
-	case -EBUSY:
-		*why = VIRTIO_MEM_WHY_UNMOVABLE;
+	case VIRTIO_MEM_OUTCOME_UNMOVABLE:
+		*status = VIRTIO_MEM_STATUS_UNMOVABLE;
 		return VIRTIO_MEM_NEXT_RETRY;
+	case VIRTIO_MEM_OUTCOME_FAILED:
+	case VIRTIO_MEM_OUTCOME_BUG:
 	default:
-		*why = VIRTIO_MEM_WHY_BROKEN;
+		*status = VIRTIO_MEM_STATUS_BROKEN;
 		return VIRTIO_MEM_NEXT_BROKEN;
 	}
+}
+
+/* Outcomes are named only in the log and the retry tracepoint. */
+static const char *const virtio_mem_outcome_names[VIRTIO_MEM_OUTCOME_COUNT] = {
+	[VIRTIO_MEM_OUTCOME_DONE] = "done",
+	[VIRTIO_MEM_OUTCOME_CONFIG_CHANGED] = "config_changed",
+	[VIRTIO_MEM_OUTCOME_IN_TRANSITION] = "in_transition",
+	[VIRTIO_MEM_OUTCOME_NO_SPACE] = "no_space",
+	[VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT] = "offline_limit",
+	[VIRTIO_MEM_OUTCOME_NACK] = "nack",
+	[VIRTIO_MEM_OUTCOME_UNPLUG_ONLINE_OFF] = "unplug_online_off",
+	[VIRTIO_MEM_OUTCOME_BUSY] = "busy",
+	[VIRTIO_MEM_OUTCOME_PLUG_ERROR] = "plug_error",
+	[VIRTIO_MEM_OUTCOME_NOMEM] = "nomem",
+	[VIRTIO_MEM_OUTCOME_ADD_FAILED] = "add_failed",
+	[VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE] = "memory_pressure",
+	[VIRTIO_MEM_OUTCOME_UNMOVABLE] = "unmovable",
+	[VIRTIO_MEM_OUTCOME_FAILED] = "failed",
+	[VIRTIO_MEM_OUTCOME_BUG] = "bug",
+};
+
+/**
+ * virtio_mem_outcome_name() - the word for an outcome, for log and trace
+ * @outcome: the outcome
+ *
+ * Return: a static string.
+ */
+const char *virtio_mem_outcome_name(enum virtio_mem_outcome outcome)
+{
+	return outcome < VIRTIO_MEM_OUTCOME_COUNT ?
+	       virtio_mem_outcome_names[outcome] : "?";
 }

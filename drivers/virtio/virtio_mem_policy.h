@@ -88,6 +88,7 @@ int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
 unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
 				   u64 memmap_size);
 u64 virtio_mem_offline_limit(const struct virtio_mem_geo *geo, u64 base);
+bool virtio_mem_may_suspend(bool to_idle, u64 plugged, bool persistent);
 int virtio_mem_geo_init(struct virtio_mem_geo *geo,
 			const struct virtio_mem_cfg *cfg,
 			const struct virtio_mem_limits *limits,
@@ -141,8 +142,11 @@ struct virtio_mem_sbm_step {
 
 /* Facts the plug policy looks at besides the block state. */
 struct virtio_mem_plug_facts {
-	/* Subblocks still to plug. */
-	unsigned long nr_sbs;
+	/* Still to plug: subblocks in SBM, big blocks in BBM. */
+	union {
+		unsigned long nr_sbs;
+		unsigned long nr_bbs;
+	};
 	/* End of the usable region (addr + usable_region_size). */
 	u64 usable_end;
 	/* Bytes of added-but-offline memory allowed before adding stops. */
@@ -165,19 +169,23 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 			 struct virtio_mem_sbm_step *step);
 
 /**
- * struct virtio_mem_sbm_candidate - a memory block to try for unplug
- * @mb_id: the memory block (in BBM: the big block)
+ * struct virtio_mem_candidate - a block to try for unplug
+ * @mb_id: SBM: the memory block
+ * @bb_id: BBM: the big block
  * @key: its rank: lower is tried first
  */
-struct virtio_mem_sbm_candidate {
-	unsigned long mb_id;
+struct virtio_mem_candidate {
+	union {
+		unsigned long mb_id;
+		unsigned long bb_id;
+	};
 	u64 key;
 };
 
 unsigned long
 virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			    const u16 *free_sbs, bool unplug_online,
-			    struct virtio_mem_sbm_candidate *out,
+			    struct virtio_mem_candidate *out,
 			    unsigned long max);
 
 bool virtio_mem_may_take(u64 available, u64 size, u64 floor);
@@ -201,38 +209,83 @@ unsigned long
 virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			    const struct virtio_mem_bbm_seen *seen,
 			    bool unplug_online,
-			    struct virtio_mem_sbm_candidate *out,
+			    struct virtio_mem_candidate *out,
 			    unsigned long max);
 
-/* Why the device is not (yet) at requested_size; one word each in sysfs. */
-enum virtio_mem_why {
-	/* At requested_size, or as close as the geometry allows. */
-	VIRTIO_MEM_WHY_OK = 0,
-	/* Working on it. */
-	VIRTIO_MEM_WHY_WORKING,
-	/* Added memory is not being onlined by user space; waiting. */
-	VIRTIO_MEM_WHY_OFFLINE_LIMIT,
+/*
+ * What a pass of the worker, or one step of it, came to: the acting layers
+ * say so, and virtio_mem_decide() makes of it what to do next. Errnos stay
+ * for what goes to or comes from kernel interfaces.
+ */
+enum virtio_mem_outcome {
+	/* Everything asked for is done. */
+	VIRTIO_MEM_OUTCOME_DONE = 0,
+	/* The host changed the config meanwhile; what we planned is stale. */
+	VIRTIO_MEM_OUTCOME_CONFIG_CHANGED,
+	/* Core-mm is onlining or offlining a memory block we need. */
+	VIRTIO_MEM_OUTCOME_IN_TRANSITION,
 	/* The usable region is full. */
-	VIRTIO_MEM_WHY_NO_SPACE,
-	/* The device answered BUSY; retrying with backoff. */
-	VIRTIO_MEM_WHY_BUSY,
-	/* The device refused (NACK); waiting for a config change. */
-	VIRTIO_MEM_WHY_NACK,
-	/* The device answered ERROR to a plug; retrying with backoff. */
-	VIRTIO_MEM_WHY_PLUG_ERROR,
-	/* Out of memory for the memmap or our state; retrying. */
-	VIRTIO_MEM_WHY_NOMEM,
-	/* Linux refused to add memory; retrying. */
-	VIRTIO_MEM_WHY_ADD_FAILED,
+	VIRTIO_MEM_OUTCOME_NO_SPACE,
+	/* A new block is needed, but too much added memory is offline. */
+	VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT,
+	/* The device answered NACK. */
+	VIRTIO_MEM_OUTCOME_NACK,
 	/* What is left to unplug is online, and unplug_online is off. */
-	VIRTIO_MEM_WHY_NO_UNPLUG,
+	VIRTIO_MEM_OUTCOME_UNPLUG_ONLINE_OFF,
+	/* The device answered BUSY. */
+	VIRTIO_MEM_OUTCOME_BUSY,
+	/* The device answered ERROR to a plug: a refusal, not a failure. */
+	VIRTIO_MEM_OUTCOME_PLUG_ERROR,
+	/* Out of memory, for the memmap of added memory or for our state. */
+	VIRTIO_MEM_OUTCOME_NOMEM,
+	/* Linux refused to add memory. */
+	VIRTIO_MEM_OUTCOME_ADD_FAILED,
+	/* Taking more would leave the guest short of memory: the OOM guard. */
+	VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE,
+	/* Memory we wanted to take would not move away. */
+	VIRTIO_MEM_OUTCOME_UNMOVABLE,
+	/*
+	 * The device answered ERROR or garbage, or is in a state we do not
+	 * know, or its config is impossible.
+	 */
+	VIRTIO_MEM_OUTCOME_FAILED,
+	/*
+	 * Our bookkeeping asked for a request that cannot be right (warned
+	 * about); unlike an ERROR answer, never taken for a refusal.
+	 */
+	VIRTIO_MEM_OUTCOME_BUG,
+	VIRTIO_MEM_OUTCOME_COUNT
+};
+
+/* Why the device is not (yet) at requested_size; one word each in sysfs. */
+enum virtio_mem_status {
+	/* At requested_size, or as close as the geometry allows. */
+	VIRTIO_MEM_STATUS_OK = 0,
+	/* Working on it. */
+	VIRTIO_MEM_STATUS_WORKING,
+	/* Added memory is not being onlined by user space; waiting. */
+	VIRTIO_MEM_STATUS_OFFLINE_LIMIT,
+	/* The usable region is full. */
+	VIRTIO_MEM_STATUS_NO_SPACE,
+	/* The device answered BUSY; retrying with backoff. */
+	VIRTIO_MEM_STATUS_BUSY,
+	/* The device refused (NACK); waiting for a config change. */
+	VIRTIO_MEM_STATUS_NACK,
+	/* The device answered ERROR to a plug; retrying with backoff. */
+	VIRTIO_MEM_STATUS_PLUG_ERROR,
+	/* Out of memory for the memmap or our state; retrying. */
+	VIRTIO_MEM_STATUS_NOMEM,
+	/* Linux refused to add memory; retrying. */
+	VIRTIO_MEM_STATUS_ADD_FAILED,
+	/* What is left to unplug is online, and unplug_online is off. */
+	VIRTIO_MEM_STATUS_UNPLUG_ONLINE_OFF,
 	/* Taking more would leave the guest short of memory; waiting. */
-	VIRTIO_MEM_WHY_MEMORY_PRESSURE,
+	VIRTIO_MEM_STATUS_MEMORY_PRESSURE,
 	/* What is left could not be migrated away; retrying. */
-	VIRTIO_MEM_WHY_UNMOVABLE,
+	VIRTIO_MEM_STATUS_UNMOVABLE,
 	/* The device or our bookkeeping failed; nothing more is sent. */
-	VIRTIO_MEM_WHY_BROKEN,
-	VIRTIO_MEM_WHY_COUNT
+	VIRTIO_MEM_STATUS_BROKEN,
+	VIRTIO_MEM_STATUS_COUNT
 };
 
 /* What the worker does after a pass. */
@@ -247,8 +300,10 @@ enum virtio_mem_next {
 	VIRTIO_MEM_NEXT_BROKEN,
 };
 
-int virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
-			  const struct virtio_mem_cfg *now);
-enum virtio_mem_next virtio_mem_decide(int rc, enum virtio_mem_why *why);
+enum virtio_mem_outcome virtio_mem_plug_error(const struct virtio_mem_cfg *seen,
+					      const struct virtio_mem_cfg *now);
+enum virtio_mem_next virtio_mem_decide(enum virtio_mem_outcome outcome,
+				       enum virtio_mem_status *status);
+const char *virtio_mem_outcome_name(enum virtio_mem_outcome outcome);
 
 #endif /* _VIRTIO_MEM_POLICY_H */

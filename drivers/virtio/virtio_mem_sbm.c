@@ -17,29 +17,22 @@
 #include <linux/sched.h>
 
 #include "virtio_mem.h"
-#include <trace/events/virtio_mem.h>
 
-static int virtio_mem_sbm_send_plug(struct virtio_mem *vm, unsigned long mb_id,
-				    unsigned int sb_id, unsigned int count)
+static enum virtio_mem_outcome
+virtio_mem_sbm_send_plug(struct virtio_mem *vm, unsigned long mb_id,
+			 unsigned int sb_id, unsigned int count)
 {
-	struct virtio_mem_cfg cfg;
-	int rc;
-
-	rc = virtio_mem_send_plug(vm,
-				  virtio_mem_sb_addr(&vm->geo, mb_id, sb_id),
-				  (u64)count * vm->geo.sb_size);
-	if (rc != -EIO)
-		return rc;
-	virtio_mem_read_config(vm, &cfg);
-	return virtio_mem_plug_error(&vm->cfg, &cfg);
+	return virtio_mem_plug_request(vm,
+				       virtio_mem_sb_addr(&vm->geo, mb_id, sb_id),
+				       (u64)count * vm->geo.sb_size);
 }
 
-static int virtio_mem_sbm_send_unplug(struct virtio_mem *vm,
-				      unsigned long mb_id, unsigned int sb_id,
-				      unsigned int count)
+static enum virtio_mem_outcome
+virtio_mem_sbm_send_unplug(struct virtio_mem *vm, unsigned long mb_id,
+			   unsigned int sb_id, unsigned int count)
 {
-	return virtio_mem_send_unplug(vm, virtio_mem_sb_addr(&vm->geo, mb_id,
-							      sb_id),
+	return virtio_mem_send_unplug(vm,
+				      virtio_mem_sb_addr(&vm->geo, mb_id, sb_id),
 				      (u64)count * vm->geo.sb_size);
 }
 
@@ -50,23 +43,24 @@ static int virtio_mem_sbm_send_unplug(struct virtio_mem *vm,
  * Must be called with vm->hotplug_mutex held, so that the block cannot go
  * online or offline meanwhile.
  */
-static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
-				     const struct virtio_mem_sbm_step *step)
+static enum virtio_mem_outcome
+virtio_mem_sbm_plug_added(struct virtio_mem *vm,
+			  const struct virtio_mem_sbm_step *step)
 {
 	const u64 addr = virtio_mem_sb_addr(&vm->geo, step->mb_id, step->sb_id);
 	const u64 size = (u64)step->count * vm->geo.sb_size;
 	enum virtio_mem_sbm_mb_state state;
-	int rc;
+	enum virtio_mem_outcome outcome;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	/* Its pages are being onlined or offlined as the bitmap says now. */
 	if (virtio_mem_mm_busy(vm, step->mb_id, 1))
-		return -EINPROGRESS;
-	rc = virtio_mem_sbm_send_plug(vm, step->mb_id, step->sb_id,
-				      step->count);
-	if (rc)
-		return rc;
+		return VIRTIO_MEM_OUTCOME_IN_TRANSITION;
+	outcome = virtio_mem_sbm_send_plug(vm, step->mb_id, step->sb_id,
+					   step->count);
+	if (outcome)
+		return outcome;
 	virtio_mem_sbm_set_sb_plugged(&vm->sbm, step->mb_id, step->sb_id,
 				      step->count);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, step->mb_id);
@@ -74,7 +68,7 @@ static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
 	    !virtio_mem_mm_held(vm, step->mb_id))
 		virtio_mem_mm_fake_online(PHYS_PFN(addr), PHYS_PFN(size));
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, step->mb_id);
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 /*
@@ -84,25 +78,29 @@ static int virtio_mem_sbm_plug_added(struct virtio_mem *vm,
  *
  * Must be called without vm->hotplug_mutex: adding calls the notifier.
  */
-static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
-				       const struct virtio_mem_sbm_step *step)
+static enum virtio_mem_outcome
+virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
+			    const struct virtio_mem_sbm_step *step)
 {
+	enum virtio_mem_outcome outcome, undo;
 	unsigned long mb_id = step->mb_id;
-	int rc, rc_unplug;
+	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
 	if (mb_id == vm->sbm.next_mb_id) {
 		rc = virtio_mem_sbm_new_mb(&vm->sbm, &mb_id);
 		if (rc) {
 			mutex_unlock(&vm->hotplug_mutex);
-			return rc;
+			/* -ENOSPC: every usable memory block is in use. */
+			return rc == -ENOMEM ? VIRTIO_MEM_OUTCOME_NOMEM :
+					       VIRTIO_MEM_OUTCOME_NO_SPACE;
 		}
 	}
 	mutex_unlock(&vm->hotplug_mutex);
 
-	rc = virtio_mem_sbm_send_plug(vm, mb_id, step->sb_id, step->count);
-	if (rc)
-		return rc;
+	outcome = virtio_mem_sbm_send_plug(vm, mb_id, step->sb_id, step->count);
+	if (outcome)
+		return outcome;
 
 	mutex_lock(&vm->hotplug_mutex);
 	virtio_mem_sbm_set_sb_plugged(&vm->sbm, mb_id, step->sb_id,
@@ -114,14 +112,13 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 
 	rc = virtio_mem_mm_add_mb(vm, mb_id);
 	if (!rc)
-		return 0;
+		return VIRTIO_MEM_OUTCOME_DONE;
 
 	dev_warn_ratelimited(&vm->vdev->dev,
 			     "adding memory block %lu failed: %d\n", mb_id, rc);
-	rc_unplug = virtio_mem_sbm_send_unplug(vm, mb_id, step->sb_id,
-					       step->count);
+	undo = virtio_mem_sbm_send_unplug(vm, mb_id, step->sb_id, step->count);
 	mutex_lock(&vm->hotplug_mutex);
-	if (!rc_unplug) {
+	if (!undo) {
 		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, step->sb_id,
 						step->count);
 		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
@@ -131,10 +128,10 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 					    VIRTIO_MEM_SBM_MB_PLUGGED);
 	}
 	mutex_unlock(&vm->hotplug_mutex);
-	/* A broken device trumps the add failure; -EEXIST stands for any. */
-	if (rc_unplug == -EIO)
-		return rc_unplug;
-	return rc == -ENOMEM ? rc : -EEXIST;
+	/* A broken device trumps the add failure. */
+	if (undo == VIRTIO_MEM_OUTCOME_FAILED)
+		return undo;
+	return virtio_mem_add_outcome(rc);
 }
 
 /**
@@ -147,9 +144,10 @@ static int virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
  *
  * Context: the worker.
  *
- * Return: 0, or -ENOMEM/-EEXIST when adding fails again.
+ * Return: %VIRTIO_MEM_OUTCOME_DONE, or NOMEM or ADD_FAILED when adding
+ * fails again.
  */
-int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
+enum virtio_mem_outcome virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
 {
 	unsigned long mb_id;
 	int rc;
@@ -160,7 +158,7 @@ int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
 		if (!virtio_mem_sbm_next_mb(&vm->sbm, VIRTIO_MEM_SBM_MB_PLUGGED,
 					    &mb_id)) {
 			mutex_unlock(&vm->hotplug_mutex);
-			return 0;
+			return VIRTIO_MEM_OUTCOME_DONE;
 		}
 		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
 					    virtio_mem_sbm_state_for(&vm->sbm,
@@ -173,48 +171,42 @@ int virtio_mem_sbm_readd_plugged(struct virtio_mem *vm)
 			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
 						    VIRTIO_MEM_SBM_MB_PLUGGED);
 			mutex_unlock(&vm->hotplug_mutex);
-			return rc == -ENOMEM ? rc : -EEXIST;
+			return virtio_mem_add_outcome(rc);
 		}
 	}
 }
 
-/* One plug pass: steps from the policy until it says stop. */
-static int virtio_mem_sbm_plug_pass(struct virtio_mem *vm,
-				    struct virtio_mem_plug_facts *facts)
+/*
+ * One plug step (see virtio_mem.h). A hole in an added block is filled
+ * without dropping vm->hotplug_mutex after planning, so that the block
+ * cannot go online or offline in between. A new block is plugged and
+ * added without the mutex, since adding calls the notifier.
+ */
+static enum virtio_mem_plan
+virtio_mem_sbm_plug_step(struct virtio_mem *vm,
+			 struct virtio_mem_plug_facts *facts,
+			 enum virtio_mem_outcome *outcome)
 {
 	struct virtio_mem_sbm_step step;
 	enum virtio_mem_plan plan;
-	int rc;
 
-	for (;;) {
-		if (atomic_read(&vm->config_changed))
-			return -EAGAIN;
-
-		facts->kernel_free = virtio_mem_mm_kernel_free();
-		mutex_lock(&vm->hotplug_mutex);
-		plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, facts,
-						&step);
-		if (plan != VIRTIO_MEM_PLAN_STEP) {
-			mutex_unlock(&vm->hotplug_mutex);
-			return virtio_mem_plan_errno(plan);
-		}
-		if (!step.add) {
-			rc = virtio_mem_sbm_plug_added(vm, &step);
-			mutex_unlock(&vm->hotplug_mutex);
-		} else {
-			mutex_unlock(&vm->hotplug_mutex);
-			/* A full hold list: let the buddy have those first. */
-			if (virtio_mem_mm_hold_full(vm)) {
-				virtio_mem_mm_hold_end(vm);
-				virtio_mem_mm_hold_begin(vm);
-			}
-			rc = virtio_mem_sbm_plug_and_add(vm, &step);
-		}
-		if (rc)
-			return rc;
-		facts->nr_sbs -= step.count;
-		cond_resched();
+	mutex_lock(&vm->hotplug_mutex);
+	plan = virtio_mem_sbm_plan_plug(&vm->sbm, &vm->geo, facts, &step);
+	if (plan != VIRTIO_MEM_PLAN_STEP) {
+		mutex_unlock(&vm->hotplug_mutex);
+		return plan;
 	}
+	if (!step.add) {
+		*outcome = virtio_mem_sbm_plug_added(vm, &step);
+		mutex_unlock(&vm->hotplug_mutex);
+	} else {
+		mutex_unlock(&vm->hotplug_mutex);
+		virtio_mem_mm_hold_make_room(vm);
+		*outcome = virtio_mem_sbm_plug_and_add(vm, &step);
+	}
+	if (!*outcome)
+		facts->nr_sbs -= step.count;
+	return plan;
 }
 
 /**
@@ -227,21 +219,16 @@ static int virtio_mem_sbm_plug_pass(struct virtio_mem *vm,
  *
  * Context: the worker.
  *
- * Return: 0 when done (or as close as subblocks allow), -EAGAIN when the
- * config changed meanwhile, -ENOSPC when the usable region is full,
- * -EDQUOT at the offline limit, -ENOMEM or -EEXIST when adding memory
- * failed, or the errno of a failed request.
+ * Return: as virtio_mem_plug_loop().
  */
-int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
+enum virtio_mem_outcome virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
 {
-	struct virtio_mem_plug_facts facts =
-		virtio_mem_plug_facts_init(vm, diff, vm->geo.sb_size);
-	int rc;
+	enum virtio_mem_outcome outcome;
 
 	virtio_mem_mm_hold_begin(vm);
-	rc = virtio_mem_sbm_plug_pass(vm, &facts);
+	outcome = virtio_mem_plug_loop(vm, diff, virtio_mem_sbm_plug_step);
 	virtio_mem_mm_hold_end(vm);
-	return rc;
+	return outcome;
 }
 
 /*
@@ -251,12 +238,12 @@ int virtio_mem_sbm_plug(struct virtio_mem *vm, u64 diff)
  *
  * Must be called with vm->hotplug_mutex held.
  */
-static int virtio_mem_sbm_unplug_unused_sbs(struct virtio_mem *vm,
-					    unsigned long mb_id,
-					    unsigned long *nr_sbs)
+static enum virtio_mem_outcome
+virtio_mem_sbm_unplug_unused_sbs(struct virtio_mem *vm, unsigned long mb_id,
+				 unsigned long *nr_sbs)
 {
+	enum virtio_mem_outcome outcome;
 	unsigned int sb_id, count, first;
-	int rc;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
@@ -277,39 +264,40 @@ static int virtio_mem_sbm_unplug_unused_sbs(struct virtio_mem *vm,
 			sb_id += count - *nr_sbs;
 			count = *nr_sbs;
 		}
-		rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
-		if (rc)
-			return rc;
+		outcome = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
+		if (outcome)
+			return outcome;
 		virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id, count);
 		*nr_sbs -= count;
 	}
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 /*
  * A block that is not added any more: what is still plugged is unplugged
  * (all of it: nobody can use it), and it becomes free for reuse.
  */
-static int virtio_mem_sbm_removed(struct virtio_mem *vm, unsigned long mb_id,
-				  unsigned long *nr_sbs)
+static enum virtio_mem_outcome
+virtio_mem_sbm_removed(struct virtio_mem *vm, unsigned long mb_id,
+		       unsigned long *nr_sbs)
 {
 	unsigned long all = vm->sbm.sbs_per_mb;
+	enum virtio_mem_outcome outcome;
 	unsigned long plugged;
-	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
 	clear_bit(mb_id - vm->sbm.first_mb_id, vm->sbm_sweep_failed);
 	plugged = virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 	virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id, VIRTIO_MEM_SBM_MB_PLUGGED);
-	rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, &all);
+	outcome = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, &all);
 	if (!virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
 		virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
 					    VIRTIO_MEM_SBM_MB_UNUSED);
 	plugged -= virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id);
 	mutex_unlock(&vm->hotplug_mutex);
 	*nr_sbs -= min(*nr_sbs, plugged);
-	return rc;
+	return outcome;
 }
 
 /*
@@ -343,49 +331,36 @@ static bool virtio_mem_sbm_sb_free(struct virtio_mem *vm, unsigned long mb_id,
 					PHYS_PFN(vm->geo.sb_size));
 }
 
-/* Check the OOM guard before taking @size bytes of online memory. */
-static bool virtio_mem_sbm_may_take(struct virtio_mem *vm, u64 size)
-{
-	return virtio_mem_may_take(virtio_mem_mm_available(), size,
-				   virtio_mem_unplug_floor());
-}
-
 /*
  * Take @count plugged subblocks of online @mb_id from Linux and unplug them:
  * the OOM guard, fake offline, the request; given back if the request fails.
  *
  * Must be called with vm->hotplug_mutex held.
  *
- * Return: 0; -EBUSY if Linux would not give them up; -ENOBUFS at the OOM
- * guard; else the errno of the allocation or the request.
+ * Return: DONE; UNMOVABLE if Linux would not give them up; MEMORY_PRESSURE
+ * at the OOM guard; NOMEM; else what the request came to.
  */
-static int virtio_mem_sbm_take_and_unplug(struct virtio_mem *vm,
-					  unsigned long mb_id,
-					  unsigned int sb_id,
-					  unsigned int count)
+static enum virtio_mem_outcome
+virtio_mem_sbm_take_and_unplug(struct virtio_mem *vm, unsigned long mb_id,
+			       unsigned int sb_id, unsigned int count)
 {
 	const unsigned long pfn = PHYS_PFN(virtio_mem_sb_addr(&vm->geo, mb_id,
 							       sb_id));
 	const unsigned long nr_pages = count * PHYS_PFN(vm->geo.sb_size);
-	int rc;
+	enum virtio_mem_outcome outcome;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	if (!virtio_mem_sbm_may_take(vm, (u64)count * vm->geo.sb_size))
-		return -ENOBUFS;
-	rc = virtio_mem_mm_fake_offline(pfn, nr_pages);
-	trace_virtio_mem_fake_offline(vm->vdev->index, pfn, nr_pages, rc);
-	if (rc) {
-		atomic64_inc(&vm->stats.fake_offline_failures);
-		return rc;
-	}
-	rc = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
-	if (rc) {
+	outcome = virtio_mem_take(vm, pfn, nr_pages);
+	if (outcome)
+		return outcome;
+	outcome = virtio_mem_sbm_send_unplug(vm, mb_id, sb_id, count);
+	if (outcome) {
 		virtio_mem_mm_fake_online(pfn, nr_pages);
-		return rc;
+		return outcome;
 	}
 	virtio_mem_sbm_set_sb_unplugged(&vm->sbm, mb_id, sb_id, count);
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 /*
@@ -394,20 +369,20 @@ static int virtio_mem_sbm_take_and_unplug(struct virtio_mem *vm,
  *
  * Must be called with vm->hotplug_mutex held.
  */
-static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
-					    unsigned long mb_id,
-					    unsigned long *nr_sbs)
+static enum virtio_mem_outcome
+virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm, unsigned long mb_id,
+				 unsigned long *nr_sbs)
 {
+	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
 	const unsigned int first = vm->sbm.memmap_sbs;
 	unsigned int sb_id, pass;
-	int rc = 0;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	for (pass = 0; pass < 2; pass++) {
 		for (sb_id = vm->sbm.sbs_per_mb; sb_id-- > first && *nr_sbs;) {
 			if (atomic_read(&vm->config_changed)) {
-				rc = -EAGAIN;
+				outcome = VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 				goto out;
 			}
 			if (!virtio_mem_sbm_test_sb_plugged(&vm->sbm, mb_id,
@@ -415,21 +390,25 @@ static int virtio_mem_sbm_unplug_online_sbs(struct virtio_mem *vm,
 				continue;
 			if (!pass && !virtio_mem_sbm_sb_free(vm, mb_id, sb_id))
 				continue;
-			rc = virtio_mem_sbm_take_and_unplug(vm, mb_id, sb_id, 1);
-			if (rc == -EBUSY)
+			outcome = virtio_mem_sbm_take_and_unplug(vm, mb_id,
+								 sb_id, 1);
+			if (outcome == VIRTIO_MEM_OUTCOME_UNMOVABLE)
 				continue;
-			if (rc)
+			if (outcome)
 				goto out;
 			(*nr_sbs)--;
 		}
 	}
-	rc = 0;
-	/* Still wanted, still plugged: what is left would not move. */
+	outcome = VIRTIO_MEM_OUTCOME_DONE;
+	/*
+	 * More was wanted and some is still plugged, so what is left would
+	 * not move.
+	 */
 	if (*nr_sbs && virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id) > first)
-		rc = -EBUSY;
+		outcome = VIRTIO_MEM_OUTCOME_UNMOVABLE;
 out:
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
-	return rc;
+	return outcome;
 }
 
 /*
@@ -437,14 +416,14 @@ out:
  * free, highest first, at most *@nr_sbs: one alloc_contig_range() and one
  * request per run. A run that turns out busy is left to the next pass.
  */
-static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
-					   unsigned long mb_id,
-					   unsigned long *nr_sbs)
+static enum virtio_mem_outcome
+virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm, unsigned long mb_id,
+				unsigned long *nr_sbs)
 {
+	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
 	const unsigned int first = vm->sbm.memmap_sbs;
 	unsigned int end, sb_id = vm->sbm.sbs_per_mb;
 	enum virtio_mem_sbm_mb_state state;
-	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
@@ -464,23 +443,23 @@ static int virtio_mem_sbm_unplug_free_runs(struct virtio_mem *vm,
 			continue;
 		}
 		if (atomic_read(&vm->config_changed)) {
-			rc = -EAGAIN;
+			outcome = VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 			break;
 		}
-		rc = virtio_mem_sbm_take_and_unplug(vm, mb_id, sb_id,
-						    end - sb_id);
-		if (rc == -EBUSY) {
-			rc = 0;
+		outcome = virtio_mem_sbm_take_and_unplug(vm, mb_id, sb_id,
+							 end - sb_id);
+		if (outcome == VIRTIO_MEM_OUTCOME_UNMOVABLE) {
+			outcome = VIRTIO_MEM_OUTCOME_DONE;
 			continue;
 		}
-		if (rc)
+		if (outcome)
 			break;
 		*nr_sbs -= end - sb_id;
 	}
 	virtio_mem_sbm_refresh_mb_state(&vm->sbm, mb_id);
 out:
 	mutex_unlock(&vm->hotplug_mutex);
-	return rc;
+	return outcome;
 }
 
 /*
@@ -489,31 +468,36 @@ out:
  * taking it subblock by subblock. Not again for a block where that ran out
  * of time (a page that never moves): picking it apart is bounded per
  * subblock, and what it leaves behind would only run out of time again.
+ * Returns whether the block is gone.
  */
-static int virtio_mem_sbm_sweep(struct virtio_mem *vm, unsigned long mb_id)
+static bool virtio_mem_sbm_sweep(struct virtio_mem *vm, unsigned long mb_id)
 {
 	const unsigned long bit = mb_id - vm->sbm.first_mb_id;
 	int rc;
 
 	if (test_bit(bit, vm->sbm_sweep_failed))
-		return -EBUSY;
+		return false;
 	rc = virtio_mem_mm_offline_and_remove_mb(vm, mb_id);
 	if (rc == -EINTR && !atomic_read(&vm->config_changed))
 		set_bit(bit, vm->sbm_sweep_failed);
-	return rc;
+	return !rc;
 }
 
 /*
- * Unplug what we can of one memory block, at most *@nr_sbs subblocks;
- * remove the block from Linux once nothing in it is plugged. A block that
- * core-mm is onlining or offlining right now is left for the next pass.
+ * Unplug what we can of one memory block, at most *@nr_sbs subblocks (the
+ * mode's unplug_one, see virtio_mem.h); remove the block from Linux once
+ * nothing in it is plugged. A block that core-mm is onlining or offlining
+ * right now is left for the next pass, as memory that would not move is.
  */
-static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
-				    unsigned long *nr_sbs)
+static enum virtio_mem_outcome
+virtio_mem_sbm_unplug_mb(struct virtio_mem *vm,
+			 const struct virtio_mem_candidate *cand,
+			 unsigned long *nr_sbs)
 {
+	const unsigned long mb_id = cand->mb_id;
+	enum virtio_mem_outcome outcome;
 	enum virtio_mem_sbm_mb_state state;
 	unsigned int plugged;
-	int rc = 0;
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
@@ -521,11 +505,11 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 
 	if (virtio_mem_mm_busy(vm, mb_id, 1)) {
 		mutex_unlock(&vm->hotplug_mutex);
-		return -EBUSY;
+		return VIRTIO_MEM_OUTCOME_UNMOVABLE;
 	}
 	if (!virtio_mem_sbm_state_online(state)) {
-		rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
-		/* Not added and now empty: free for reuse. */
+		outcome = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
+		/* A block that is not added and now empty can be reused. */
 		if (state == VIRTIO_MEM_SBM_MB_PLUGGED &&
 		    !virtio_mem_sbm_nr_sb_plugged(&vm->sbm, mb_id))
 			virtio_mem_sbm_set_mb_state(&vm->sbm, mb_id,
@@ -533,9 +517,9 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 		mutex_unlock(&vm->hotplug_mutex);
 	} else if (plugged && *nr_sbs >= plugged) {
 		mutex_unlock(&vm->hotplug_mutex);
-		if (!virtio_mem_sbm_may_take(vm, (u64)plugged * vm->geo.sb_size))
-			return -ENOBUFS;
-		if (!virtio_mem_sbm_sweep(vm, mb_id))
+		if (!virtio_mem_may_take_now(vm, (u64)plugged * vm->geo.sb_size))
+			return VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE;
+		if (virtio_mem_sbm_sweep(vm, mb_id))
 			return virtio_mem_sbm_removed(vm, mb_id, nr_sbs);
 		/*
 		 * Pick it apart instead, if it is still online and ours to
@@ -545,62 +529,43 @@ static int virtio_mem_sbm_unplug_mb(struct virtio_mem *vm, unsigned long mb_id,
 		mutex_lock(&vm->hotplug_mutex);
 		state = virtio_mem_sbm_get_mb_state(&vm->sbm, mb_id);
 		if (virtio_mem_mm_busy(vm, mb_id, 1))
-			rc = -EBUSY;
+			outcome = VIRTIO_MEM_OUTCOME_UNMOVABLE;
 		else if (virtio_mem_sbm_state_online(state))
-			rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+			outcome = virtio_mem_sbm_unplug_online_sbs(vm, mb_id,
+								   nr_sbs);
 		else
-			rc = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id, nr_sbs);
+			outcome = virtio_mem_sbm_unplug_unused_sbs(vm, mb_id,
+								   nr_sbs);
 		mutex_unlock(&vm->hotplug_mutex);
 	} else {
-		rc = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
+		outcome = virtio_mem_sbm_unplug_online_sbs(vm, mb_id, nr_sbs);
 		mutex_unlock(&vm->hotplug_mutex);
 	}
-	if (rc && rc != -EBUSY)
-		return rc;
+	if (outcome && outcome != VIRTIO_MEM_OUTCOME_UNMOVABLE)
+		return outcome;
 
-	/* Fake-offline pages are skipped when offlining: cheap. */
+	/*
+	 * Offlining skips fake-offline pages, so removing a block with only
+	 * its memmap plugged is cheap.
+	 */
 	if (virtio_mem_sbm_empty_added(vm, mb_id, *nr_sbs) &&
 	    !virtio_mem_mm_offline_and_remove_mb(vm, mb_id))
-		return virtio_mem_sbm_removed(vm, mb_id, nr_sbs) ?: rc;
-	return rc;
+		return virtio_mem_sbm_removed(vm, mb_id, nr_sbs) ?: outcome;
+	return outcome;
 }
 
-/**
- * virtio_mem_sbm_unplug() - unplug toward a smaller requested_size
- * @vm: the device
- * @diff: bytes to unplug
- *
- * Context: the worker.
- *
- * Return: 0 when done, -EAGAIN when the config changed meanwhile, -EBUSY
- * when some memory could not be taken, -ENOBUFS when the OOM guard
- * stopped us, -EACCES when only online memory is left and unplug_online
- * is off, or the errno of a failed request.
+/*
+ * Rank the used memory blocks for unplug into @cand (room for @nr_mbs),
+ * from a snapshot of which of their plugged subblocks look free, counted
+ * into @free_sbs (zeroed, room for @nr_mbs). Returns how many there are.
  */
-int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
+static unsigned long virtio_mem_sbm_rank(struct virtio_mem *vm,
+					 struct virtio_mem_candidate *cand,
+					 u16 *free_sbs, unsigned long nr_mbs)
 {
-	unsigned long nr_sbs = div64_u64(diff, vm->geo.sb_size);
-	struct virtio_mem_sbm_candidate *cand;
-	unsigned long i, n, nr_mbs, mb_id;
-	bool busy = false, all;
+	unsigned long i, n, mb_id;
 	unsigned int sb_id;
-	u16 *free_sbs;
-	int rc = 0;
 
-	if (!nr_sbs)
-		return 0;
-
-	mutex_lock(&vm->hotplug_mutex);
-	nr_mbs = vm->sbm.next_mb_id - vm->sbm.first_mb_id;
-	mutex_unlock(&vm->hotplug_mutex);
-	cand = kvmalloc_array(nr_mbs, sizeof(*cand), GFP_KERNEL);
-	free_sbs = kvcalloc(nr_mbs, sizeof(*free_sbs), GFP_KERNEL);
-	if (!cand || !free_sbs) {
-		rc = -ENOMEM;
-		goto out;
-	}
-
-	/* A snapshot of which plugged subblocks look free, for ranking. */
 	mutex_lock(&vm->hotplug_mutex);
 	nr_mbs = min(nr_mbs, vm->sbm.next_mb_id - vm->sbm.first_mb_id);
 	for (i = 0; i < nr_mbs; i++) {
@@ -617,6 +582,42 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 					READ_ONCE(virtio_mem_unplug_online),
 					cand, nr_mbs);
 	mutex_unlock(&vm->hotplug_mutex);
+	return n;
+}
+
+/**
+ * virtio_mem_sbm_unplug() - unplug toward a smaller requested_size
+ * @vm: the device
+ * @diff: bytes to unplug
+ *
+ * Context: the worker.
+ *
+ * Return: as virtio_mem_unplug_walk(), or MEMORY_PRESSURE when the OOM
+ * guard stopped us, NOMEM, or what a failed request came to.
+ */
+enum virtio_mem_outcome virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
+{
+	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
+	unsigned long nr_sbs = div64_u64(diff, vm->geo.sb_size);
+	struct virtio_mem_candidate *cand;
+	unsigned long i, n, nr_mbs;
+	u16 *free_sbs;
+	bool all;
+
+	if (!nr_sbs)
+		return VIRTIO_MEM_OUTCOME_DONE;
+
+	mutex_lock(&vm->hotplug_mutex);
+	nr_mbs = vm->sbm.next_mb_id - vm->sbm.first_mb_id;
+	all = nr_sbs >= vm->sbm.nr_sbs_plugged;
+	mutex_unlock(&vm->hotplug_mutex);
+	cand = kvmalloc_array(nr_mbs, sizeof(*cand), GFP_KERNEL);
+	free_sbs = kvcalloc(nr_mbs, sizeof(*free_sbs), GFP_KERNEL);
+	if (!cand || !free_sbs) {
+		outcome = VIRTIO_MEM_OUTCOME_NOMEM;
+		goto out;
+	}
+	n = virtio_mem_sbm_rank(vm, cand, free_sbs, nr_mbs);
 
 	/*
 	 * Unplugging all of it: kernel-zone blocks first give up what is free,
@@ -627,36 +628,19 @@ int virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 	 * simply be part of what stays; the sweep is slower than offlining
 	 * free blocks whole, so it is not done then.)
 	 */
-	mutex_lock(&vm->hotplug_mutex);
-	all = nr_sbs >= vm->sbm.nr_sbs_plugged;
-	mutex_unlock(&vm->hotplug_mutex);
 	for (i = 0; all && i < n && nr_sbs; i++) {
-		rc = virtio_mem_sbm_unplug_free_runs(vm, cand[i].mb_id, &nr_sbs);
-		if (rc)
+		outcome = virtio_mem_sbm_unplug_free_runs(vm, cand[i].mb_id,
+							  &nr_sbs);
+		if (outcome)
 			goto out;
 	}
 	/* After a sweep, the blocks it emptied must go too. */
-	for (i = 0; i < n && (nr_sbs || all); i++) {
-		if (atomic_read(&vm->config_changed)) {
-			rc = -EAGAIN;
-			goto out;
-		}
-		rc = virtio_mem_sbm_unplug_mb(vm, cand[i].mb_id, &nr_sbs);
-		if (rc == -EBUSY) {
-			busy = true;
-			rc = 0;
-		}
-		if (rc)
-			goto out;
-		cond_resched();
-	}
-	if (nr_sbs)
-		rc = busy || READ_ONCE(virtio_mem_unplug_online) ? -EBUSY :
-								   -EACCES;
+	outcome = virtio_mem_unplug_walk(vm, cand, n, &nr_sbs, all,
+					 virtio_mem_sbm_unplug_mb);
 out:
 	kvfree(free_sbs);
 	kvfree(cand);
-	return rc;
+	return outcome;
 }
 
 /**
@@ -696,7 +680,8 @@ void virtio_mem_sbm_remove_all(struct virtio_mem *vm)
 			mutex_unlock(&vm->hotplug_mutex);
 			continue;
 		}
-		if (virtio_mem_sbm_removed(vm, mb_id, &nr_sbs) == -EIO)
+		if (virtio_mem_sbm_removed(vm, mb_id, &nr_sbs) ==
+		    VIRTIO_MEM_OUTCOME_FAILED)
 			break;
 	}
 }

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * virtio-mem: block and subblock bookkeeping for Sub Block Mode.
+ * virtio-mem: the block bookkeeping of both modes, and the hold list.
  *
- * A byte per memory block and a bit per subblock, allocated for the
- * memory blocks used so far and grown on demand, so that a guest with a
- * huge device region but little plugged memory pays for little. Per-state
- * counters make "is there any block in state X" free, which the plug and
- * unplug loops ask all the time.
+ * Sub Block Mode keeps a byte per memory block and a bit per subblock.
+ * They are allocated for the memory blocks used so far and grown on
+ * demand, so that a guest with a huge device region but little plugged
+ * memory pays for little. Per-state counters make "is there any block in
+ * state X" free, which the plug and unplug loops ask all the time.
+ *
+ * Big Block Mode keeps a byte per big block, allocated for the whole
+ * region at once: a big block is at least a memory block, so there are
+ * few.
  */
 
 #include <linux/bitmap.h>

@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * virtio-mem: block and subblock bookkeeping for Sub Block Mode (SBM).
+ * virtio-mem: the block bookkeeping of both modes.
  *
- * Pure state: no mm, no virtio. The same file builds into the module and
- * into the userspace harness in tools/testing/virtio_mem/.
+ * For Sub Block Mode (SBM) it keeps the state of each memory block, which
+ * subblocks are plugged, and the hold list: the memory blocks whose pages
+ * the online_page callback keeps back during a plug pass. For Big Block
+ * Mode (BBM) it keeps the state of each big block.
+ *
+ * This is pure state, with no mm and no virtio, so that the same file
+ * builds into the module and into the userspace harness in
+ * tools/testing/virtio_mem/.
  *
  * Vocabulary: a memory block (mb_id) is a Linux memory block
- * (memory_block_size_bytes()); a subblock (sb_id, relative to its memory
- * block) is the unit we plug and unplug: max(pageblock, device block).
+ * (memory_block_size_bytes()). In SBM, a subblock (sb_id, relative to its
+ * memory block) is the unit we plug and unplug: max(pageblock, device
+ * block). In BBM, a big block (bb_id) is that unit, one or more memory
+ * blocks.
  */
 
 #ifndef _VIRTIO_MEM_STATE_H

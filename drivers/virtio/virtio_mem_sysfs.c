@@ -4,8 +4,9 @@
  * device (stable ABI, Documentation/ABI/testing/sysfs-driver-virtio_mem)
  * and a debugfs map of every memory block (no ABI).
  *
- * Every sysfs file is one value read with READ_ONCE(): cheap, never
- * blocked behind a worker that holds the hotplug_mutex for seconds.
+ * Every sysfs file is one value read with READ_ONCE(), without the
+ * hotplug_mutex: the worker may hold it for seconds, and reading a file
+ * should not wait for that.
  */
 
 #include <linux/debugfs.h>
@@ -63,12 +64,40 @@ static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(mode);
 
+/* The words of the status file, listed in its ABI document. */
+static const char *const virtio_mem_status_names[VIRTIO_MEM_STATUS_COUNT] = {
+	[VIRTIO_MEM_STATUS_OK] = "ok",
+	[VIRTIO_MEM_STATUS_WORKING] = "working",
+	[VIRTIO_MEM_STATUS_OFFLINE_LIMIT] = "offline_limit",
+	[VIRTIO_MEM_STATUS_NO_SPACE] = "no_space",
+	[VIRTIO_MEM_STATUS_BUSY] = "busy",
+	[VIRTIO_MEM_STATUS_NACK] = "nack",
+	[VIRTIO_MEM_STATUS_PLUG_ERROR] = "plug_error",
+	[VIRTIO_MEM_STATUS_NOMEM] = "nomem",
+	[VIRTIO_MEM_STATUS_ADD_FAILED] = "add_failed",
+	[VIRTIO_MEM_STATUS_UNPLUG_ONLINE_OFF] = "unplug_online_off",
+	[VIRTIO_MEM_STATUS_MEMORY_PRESSURE] = "memory_pressure",
+	[VIRTIO_MEM_STATUS_UNMOVABLE] = "unmovable",
+	[VIRTIO_MEM_STATUS_BROKEN] = "broken",
+};
+
+/**
+ * virtio_mem_status_name() - the word for a reason, as sysfs shows it
+ * @status: the reason
+ *
+ * Return: a static string.
+ */
+const char *virtio_mem_status_name(enum virtio_mem_status status)
+{
+	return status < VIRTIO_MEM_STATUS_COUNT ? virtio_mem_status_names[status] : "?";
+}
+
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
 {
 	struct virtio_mem *vm = virtio_mem_from_dev(dev);
 
-	return sysfs_emit(buf, "%s\n", virtio_mem_why_name(READ_ONCE(vm->why)));
+	return sysfs_emit(buf, "%s\n", virtio_mem_status_name(READ_ONCE(vm->status)));
 }
 static DEVICE_ATTR_RO(status);
 
@@ -251,6 +280,29 @@ static int virtio_mem_blocks_show(struct seq_file *m, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(virtio_mem_blocks);
+
+/* <debugfs>/virtio_mem/, one directory per device below it. */
+static struct dentry *virtio_mem_debugfs_root;
+
+/**
+ * virtio_mem_sysfs_module_init() - create the module's debugfs directory
+ *
+ * Call before any device can probe. A missing debugfs is not an error.
+ */
+void __init virtio_mem_sysfs_module_init(void)
+{
+	virtio_mem_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+/**
+ * virtio_mem_sysfs_module_exit() - undo virtio_mem_sysfs_module_init()
+ *
+ * Call once no device is bound.
+ */
+void virtio_mem_sysfs_module_exit(void)
+{
+	debugfs_remove_recursive(virtio_mem_debugfs_root);
+}
 
 /**
  * virtio_mem_sysfs_init() - create the sysfs group and the debugfs map

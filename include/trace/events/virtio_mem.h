@@ -112,22 +112,23 @@ TRACE_EVENT(virtio_mem_fake_offline,
 );
 
 TRACE_EVENT(virtio_mem_retry,
-	TP_PROTO(int dev, int rc, const char *why, unsigned int delay_ms),
-	TP_ARGS(dev, rc, why, delay_ms),
+	TP_PROTO(int dev, const char *outcome, const char *status,
+		 unsigned int delay_ms),
+	TP_ARGS(dev, outcome, status, delay_ms),
 	TP_STRUCT__entry(
 		__field(int, dev)
-		__field(int, rc)
-		__array(char, why, 24)
+		__array(char, outcome, 24)
+		__array(char, status, 24)
 		__field(unsigned int, delay_ms)
 	),
 	TP_fast_assign(
 		__entry->dev = dev;
-		__entry->rc = rc;
-		strscpy(__entry->why, why, sizeof(__entry->why));
+		strscpy(__entry->outcome, outcome, sizeof(__entry->outcome));
+		strscpy(__entry->status, status, sizeof(__entry->status));
 		__entry->delay_ms = delay_ms;
 	),
-	TP_printk("virtio%d rc=%d why=%s retry_in_ms=%u", __entry->dev,
-		  __entry->rc, __entry->why, __entry->delay_ms)
+	TP_printk("virtio%d outcome=%s status=%s retry_in_ms=%u", __entry->dev,
+		  __entry->outcome, __entry->status, __entry->delay_ms)
 );
 
 #endif /* _TRACE_VIRTIO_MEM_H */

@@ -295,6 +295,21 @@ static void vmh_check_transition(struct vmh *h)
 		vmh_fail(h, "page_offline_begin() without page_offline_end()");
 }
 
+/*
+ * Blocks still held back after a plug pass, but for one user space is
+ * onlining right now: its MEM_ONLINE hands it over (the next check sees).
+ */
+static unsigned int vmh_held_settled(const struct vmh *h)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < h->vm.hold.nr; i++)
+		if (!(h->mm.inflight == MEM_GOING_ONLINE &&
+		      h->mm.inflight_mb == h->vm.hold.mb_ids[i]))
+			n++;
+	return n;
+}
+
 /**
  * vmh_check() - every invariant, now
  * Return: true if all hold; else h->failure says what broke first.
@@ -310,9 +325,9 @@ bool vmh_check(struct vmh *h)
 	}
 	if (h->vm.hotplug_mutex.held)
 		vmh_fail(h, "hotplug_mutex still held between steps");
-	if (h->vm.hold.active || h->vm.hold.nr)
+	if (h->vm.hold.active || vmh_held_settled(h))
 		vmh_fail(h, "a plug pass left %u memory blocks held back",
-			 h->vm.hold.nr);
+			 vmh_held_settled(h));
 	if (h->probed && !h->vm.geo.bbm &&
 	    h->vm.sbm.next_mb_id > h->vm.sbm.first_mb_id) {
 		/* Self-check: the checker must notice a corrupted driver. */
@@ -411,15 +426,15 @@ bool vmh_settle(struct vmh *h)
 			 h->vm.bbm.bb_count[VIRTIO_MEM_BBM_BB_PLUGGED] :
 			 h->vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED]);
 	if (plugged < want)
-		vmh_fail(h, "settle: 0x%llx plugged, 0x%llx wanted and possible (why %d, rc %d)",
+		vmh_fail(h, "settle: 0x%llx plugged, 0x%llx wanted and possible (status %d, outcome %d)",
 			 (unsigned long long)plugged, (unsigned long long)want,
-			 h->vm.why, h->last_rc);
+			 h->vm.status, h->last_outcome);
 	want = round_up(min(d->cfg.requested_size, d->cfg.usable_region_size),
 			h->vm.geo.bbm ? h->vm.geo.bb_size : h->vm.geo.sb_size);
 	if (plugged > want)
-		vmh_fail(h, "settle: 0x%llx plugged, only 0x%llx wanted (why %d, rc %d)",
+		vmh_fail(h, "settle: 0x%llx plugged, only 0x%llx wanted (status %d, outcome %d)",
 			 (unsigned long long)plugged, (unsigned long long)want,
-			 h->vm.why, h->last_rc);
+			 h->vm.status, h->last_outcome);
 	return vmh_check(h);
 }
 
@@ -431,12 +446,12 @@ void vmh_dump(struct vmh *h, FILE *f)
 	unsigned long mb_id;
 	unsigned int sb;
 
-	fprintf(f, "#   driver: plugged 0x%llx, device 0x%llx, requested 0x%llx, usable 0x%llx, why %d, rc %d\n",
+	fprintf(f, "#   driver: plugged 0x%llx, device 0x%llx, requested 0x%llx, usable 0x%llx, status %d, outcome %d\n",
 		(unsigned long long)vmh_drv_plugged(h),
 		(unsigned long long)vmh_dev_plugged(h),
 		(unsigned long long)h->dev.cfg.requested_size,
 		(unsigned long long)h->dev.cfg.usable_region_size,
-		h->vm.why, h->last_rc);
+		h->vm.status, h->last_outcome);
 	if (h->vm.geo.bbm) {
 		fprintf(f, "#   big blocks %lu..%lu of %llu MiB:", h->vm.bbm.first_bb_id,
 			h->vm.bbm.last_bb_id,

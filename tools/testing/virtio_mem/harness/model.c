@@ -263,10 +263,11 @@ static const char *const vmh_req_names[] = {
 };
 
 /*
- * One request, answered as the host would. Returns the errno that
+ * One request, answered as the host would. Returns the outcome that
  * virtio_mem_device.c maps the answer to.
  */
-static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
+static enum virtio_mem_outcome vmh_dev_request(struct vmh *h, u16 type,
+					       u64 addr, u64 size)
 {
 	struct vmh_dev *d = &h->dev;
 	const u64 bs = d->cfg.block_size;
@@ -381,16 +382,16 @@ static int vmh_dev_request(struct vmh *h, u16 type, u64 addr, u64 size)
 	vmh_dev_sync(h);
 ack:
 	d->nr_resp[VIRTIO_MEM_RESP_ACK]++;
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 nack:
 	d->nr_resp[VIRTIO_MEM_RESP_NACK]++;
-	return -EPERM;
+	return VIRTIO_MEM_OUTCOME_NACK;
 busy:
 	d->nr_resp[VIRTIO_MEM_RESP_BUSY]++;
-	return -ETXTBSY;
+	return VIRTIO_MEM_OUTCOME_BUSY;
 error:
 	d->nr_resp[VIRTIO_MEM_RESP_ERROR]++;
-	return -EIO;
+	return VIRTIO_MEM_OUTCOME_FAILED;
 }
 
 /*
@@ -406,16 +407,16 @@ static void vmh_request_hooks(struct vmh *h)
 		vmh_user_event(h);
 }
 
-static int vmh_trace_rc(int rc)
+static enum virtio_mem_outcome vmh_trace_outcome(enum virtio_mem_outcome outcome)
 {
 	if (getenv("VMH_TRACE"))
-		fprintf(stderr, "   -> %d\n", rc);
-	return rc;
+		fprintf(stderr, "   -> outcome %d\n", outcome);
+	return outcome;
 }
 
 /* ---- virtio_mem_device.c's interface ---- */
 
-int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
+void virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
 {
 	struct vmh *h = to_vmh(vm);
 
@@ -424,10 +425,10 @@ int virtio_mem_read_config(struct virtio_mem *vm, struct virtio_mem_cfg *cfg)
 	    cfg->requested_size + 2 * cfg->block_size <= cfg->usable_region_size)
 		cfg->requested_size += 2 * cfg->block_size;
 	h->dev.stale = false;
-	return 0;
 }
 
-int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
+enum virtio_mem_outcome virtio_mem_send_plug(struct virtio_mem *vm, u64 addr,
+					     u64 size)
 {
 	struct vmh *h = to_vmh(vm);
 
@@ -438,23 +439,32 @@ int virtio_mem_send_plug(struct virtio_mem *vm, u64 addr, u64 size)
 	vmh_request_hooks(h);
 	if (vmh_break("aligned"))
 		addr += PAGE_SIZE;
-	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr, size));
+	return vmh_trace_outcome(vmh_dev_request(h, VIRTIO_MEM_REQ_PLUG, addr,
+						 size));
 }
 
-int virtio_mem_send_unplug(struct virtio_mem *vm, u64 addr, u64 size)
+enum virtio_mem_outcome virtio_mem_send_unplug(struct virtio_mem *vm,
+					       u64 addr, u64 size)
 {
 	struct vmh *h = to_vmh(vm);
 
 	vmh_request_hooks(h);
-	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG, addr, size));
+	return vmh_trace_outcome(vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG, addr,
+						 size));
 }
 
-int virtio_mem_send_unplug_all(struct virtio_mem *vm)
+/* As virtio_mem_device.c: no reason to refuse this one, so NACK fails. */
+enum virtio_mem_outcome virtio_mem_send_unplug_all(struct virtio_mem *vm)
 {
 	struct vmh *h = to_vmh(vm);
+	enum virtio_mem_outcome outcome;
 
 	vmh_request_hooks(h);
-	return vmh_trace_rc(vmh_dev_request(h, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0));
+	outcome = vmh_trace_outcome(vmh_dev_request(h,
+						    VIRTIO_MEM_REQ_UNPLUG_ALL,
+						    0, 0));
+	return outcome == VIRTIO_MEM_OUTCOME_NACK ? VIRTIO_MEM_OUTCOME_FAILED :
+						    outcome;
 }
 
 /* ---- virtio_mem_core.c's interface ---- */
@@ -464,10 +474,10 @@ void virtio_mem_retry(struct virtio_mem *vm)
 	to_vmh(vm)->work_pending = true;
 }
 
-void virtio_mem_set_why(struct virtio_mem *vm, enum virtio_mem_why why)
+void virtio_mem_set_status(struct virtio_mem *vm, enum virtio_mem_status status)
 {
 	mutex_lock(&vm->hotplug_mutex);
-	vm->why = why;
+	vm->status = status;
 	mutex_unlock(&vm->hotplug_mutex);
 }
 
@@ -1141,7 +1151,15 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 			was_movable[i] = -1;
 			continue;
 		}
-		rc = vmh_mm_offline(h, first + i, true);
+		if (h->mm.sweep_fail_user_offline) {
+			h->mm.sweep_fail_user_offline = false;
+			rc = -EBUSY;
+			if (vmh_user_offline(h, first + i))
+				vmh_fail(h, "harness: user space could not offline mb %lu",
+					 first + i);
+		} else {
+			rc = vmh_mm_offline(h, first + i, true);
+		}
 		if (!rc)
 			continue;
 		for (j = 0; j < i; j++)
@@ -1498,59 +1516,59 @@ void vmh_remove(struct vmh *h)
 	h->probed = false;
 }
 
-static int vmh_resize(struct vmh *h)
+static enum virtio_mem_outcome vmh_resize(struct vmh *h)
 {
 	struct virtio_mem *vm = &h->vm;
 	struct virtio_mem_cfg_problem problem;
+	enum virtio_mem_outcome outcome;
 	struct virtio_mem_cfg cfg;
 	u64 plugged, requested;
-	int rc;
 
 	virtio_mem_read_config(vm, &cfg);
 	if (virtio_mem_cfg_check_update(&vm->cfg, &cfg, &problem))
-		return -EIO;
+		return VIRTIO_MEM_OUTCOME_FAILED;
 	vm->cfg = cfg;
 
 	if (vm->unplug_all_required) {
-		rc = virtio_mem_send_unplug_all(vm);
-		if (rc)
-			return rc == -EPERM ? -EIO : rc;
+		outcome = virtio_mem_send_unplug_all(vm);
+		if (outcome)
+			return outcome;
 		vm->unplug_all_required = false;
-		return -EAGAIN;
+		return VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 	}
 	requested = min(vm->cfg.requested_size, vm->cfg.usable_region_size);
 	mutex_lock(&vm->hotplug_mutex);
 	plugged = vmh_drv_plugged(h);
 	mutex_unlock(&vm->hotplug_mutex);
 	if (requested >= plugged) {
-		rc = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
-				   virtio_mem_sbm_readd_plugged(vm);
-		if (rc)
-			return rc;
+		outcome = vm->geo.bbm ? virtio_mem_bbm_readd_plugged(vm) :
+					virtio_mem_sbm_readd_plugged(vm);
+		if (outcome)
+			return outcome;
 	}
 	if (requested > plugged) {
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		virtio_mem_set_status(vm, VIRTIO_MEM_STATUS_WORKING);
 		if (vm->geo.bbm)
 			return virtio_mem_bbm_plug(vm, requested - plugged);
 		return virtio_mem_sbm_plug(vm, requested - plugged);
 	}
 	if (requested < plugged) {
-		virtio_mem_set_why(vm, VIRTIO_MEM_WHY_WORKING);
+		virtio_mem_set_status(vm, VIRTIO_MEM_STATUS_WORKING);
 		h->unplugging = true;
-		rc = vm->geo.bbm ? virtio_mem_bbm_unplug(vm, plugged - requested) :
-				   virtio_mem_sbm_unplug(vm, plugged - requested);
+		outcome = vm->geo.bbm ? virtio_mem_bbm_unplug(vm, plugged - requested) :
+					virtio_mem_sbm_unplug(vm, plugged - requested);
 		h->unplugging = false;
-		return rc;
+		return outcome;
 	}
-	return 0;
+	return VIRTIO_MEM_OUTCOME_DONE;
 }
 
 void vmh_run_worker(struct vmh *h)
 {
 	struct virtio_mem *vm = &h->vm;
-	enum virtio_mem_why why;
+	enum virtio_mem_outcome outcome;
+	enum virtio_mem_status status;
 	unsigned int loops = 0;
-	int rc;
 
 	h->work_pending = false;
 	if (!h->probed || vm->broken)
@@ -1558,24 +1576,21 @@ void vmh_run_worker(struct vmh *h)
 	h->retry_pending = false;	/* hrtimer_cancel() */
 again:
 	atomic_set(&vm->config_changed, 0);
-	rc = vmh_resize(h);
+	outcome = vmh_resize(h);
 	if (getenv("VMH_TRACE"))
-		fprintf(stderr, " worker pass: %d\n", rc);
-	h->last_rc = rc;
-	/* Drivers built without unplug answer like unplug_online=0. */
-	if (rc == -EOPNOTSUPP)
-		rc = -EACCES;
+		fprintf(stderr, " worker pass: outcome %d\n", outcome);
+	h->last_outcome = outcome;
 	/* The driver's own retry policy, not a copy of it. */
-	switch (virtio_mem_decide(rc, &why)) {
+	switch (virtio_mem_decide(outcome, &status)) {
 	case VIRTIO_MEM_NEXT_AGAIN:
 		if (++loops > 1000) {
-			vmh_fail(h, "worker: -EAGAIN 1000 times in a row");
+			vmh_fail(h, "worker: config changed 1000 times in a row");
 			return;
 		}
 		goto again;
 	case VIRTIO_MEM_NEXT_WAIT:
 		/* Done must mean done, as far as subblocks allow. */
-		if (!rc && !atomic_read(&vm->config_changed)) {
+		if (!outcome && !atomic_read(&vm->config_changed)) {
 			u64 want = min(vm->cfg.requested_size,
 				       vm->cfg.usable_region_size);
 			u64 have = vmh_drv_plugged(h);
@@ -1597,5 +1612,5 @@ again:
 		vm->broken = true;
 		break;
 	}
-	virtio_mem_set_why(vm, why);
+	virtio_mem_set_status(vm, status);
 }

@@ -107,6 +107,11 @@ struct vmh_mm {
 	int add_fail_errno;
 	unsigned int add_fail_pct;
 	unsigned int offline_fail_pct;
+	/*
+	 * The next offline_and_remove fails, and user space offlines the
+	 * block right after (bug 6 of the checkers' issue).
+	 */
+	bool sweep_fail_user_offline;
 	unsigned int user_pct;	/* user space acts while a request is out */
 	unsigned long nr_adds, nr_add_fails, nr_onlines, nr_offlines;
 	unsigned long nr_fake_online_sbs, nr_fake_offline_sbs;
@@ -127,7 +132,7 @@ struct vmh {
 	bool fc_race_error;
 	/* Plugs Firecracker refused with ERROR: never a broken driver. */
 	unsigned long fc_refusals;
-	int last_rc;		/* of the last worker pass */
+	enum virtio_mem_outcome last_outcome;	/* of the last worker pass */
 	bool unplugging;	/* inside virtio_mem_sbm_unplug() */
 	/* The first failure, and how many. */
 	unsigned long failures;

@@ -409,7 +409,7 @@ static bool policy_unplug_order(void)
 		105, 104, 103, 101, 102, 100
 	};
 	static const unsigned long expect_offline_only[] = { 105, 104, 103 };
-	struct virtio_mem_sbm_candidate cand[8];
+	struct virtio_mem_candidate cand[8];
 	struct virtio_mem_sbm sbm;
 	unsigned long n, i;
 
@@ -482,12 +482,12 @@ static bool policy_bbm(void)
 		.usable_region_size = 4 * GiB,
 	};
 	struct virtio_mem_plug_facts facts = {
-		.nr_sbs = 1, .usable_end = 4 * GiB + 1 * GiB,
+		.nr_bbs = 1, .usable_end = 4 * GiB + 1 * GiB,
 		.offline_limit = 1 * GiB, .kernel_free = 1 * GiB,
 		.memmap_per_mb = 2 * MiB,
 	};
 	struct virtio_mem_bbm_seen seen[16] = { 0 };
-	struct virtio_mem_sbm_candidate cand[16];
+	struct virtio_mem_candidate cand[16];
 	struct virtio_mem_cfg_problem problem;
 	struct virtio_mem_limits limits = x86;
 	struct virtio_mem_geo geo;
@@ -556,11 +556,11 @@ static bool policy_bbm(void)
 	seen[0] = (struct virtio_mem_bbm_seen){ 2, 2, 10 };
 	seen[1] = (struct virtio_mem_bbm_seen){ 2, 0, 100 };
 	n = virtio_mem_bbm_unplug_order(&bbm, seen, true, cand, 16);
-	EXPECT(n == 4 && cand[0].mb_id == 19 && cand[1].mb_id == 18 &&
-	       cand[2].mb_id == 17 && cand[3].mb_id == 16,
+	EXPECT(n == 4 && cand[0].bb_id == 19 && cand[1].bb_id == 18 &&
+	       cand[2].bb_id == 17 && cand[3].bb_id == 16,
 	       "order: not added, offline, movable, kernel");
 	n = virtio_mem_bbm_unplug_order(&bbm, seen, false, cand, 16);
-	EXPECT(n == 2 && cand[0].mb_id == 19 && cand[1].mb_id == 18,
+	EXPECT(n == 2 && cand[0].bb_id == 19 && cand[1].bb_id == 18,
 	       "unplug_online=0: only what is not online");
 	virtio_mem_bbm_destroy(&bbm);
 	return true;
@@ -576,35 +576,80 @@ static bool policy_bbm(void)
 static bool policy_decide(void)
 {
 	static const struct {
-		int rc;
+		enum virtio_mem_outcome outcome;
 		enum virtio_mem_next next;
-		enum virtio_mem_why why;
+		enum virtio_mem_status status;
 	} rows[] = {
-		{ 0, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_OK },
-		{ -EACCES, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NO_UNPLUG },
-		{ -ENOSPC, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NO_SPACE },
-		{ -EDQUOT, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_OFFLINE_LIMIT },
-		{ -EPERM, VIRTIO_MEM_NEXT_WAIT, VIRTIO_MEM_WHY_NACK },
-		{ -ETXTBSY, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_BUSY },
-		{ -ENOMEM, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_NOMEM },
-		{ -EEXIST, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_ADD_FAILED },
-		{ -ENOBUFS, VIRTIO_MEM_NEXT_RETRY,
-		  VIRTIO_MEM_WHY_MEMORY_PRESSURE },
-		{ -EBUSY, VIRTIO_MEM_NEXT_RETRY, VIRTIO_MEM_WHY_UNMOVABLE },
-		{ -EIO, VIRTIO_MEM_NEXT_BROKEN, VIRTIO_MEM_WHY_BROKEN },
-		{ -EINVAL, VIRTIO_MEM_NEXT_BROKEN, VIRTIO_MEM_WHY_BROKEN },
+		{ VIRTIO_MEM_OUTCOME_DONE, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_OK },
+		{ VIRTIO_MEM_OUTCOME_IN_TRANSITION, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_WORKING },
+		{ VIRTIO_MEM_OUTCOME_UNPLUG_ONLINE_OFF, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_UNPLUG_ONLINE_OFF },
+		{ VIRTIO_MEM_OUTCOME_NO_SPACE, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_NO_SPACE },
+		{ VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_OFFLINE_LIMIT },
+		{ VIRTIO_MEM_OUTCOME_NACK, VIRTIO_MEM_NEXT_WAIT,
+		  VIRTIO_MEM_STATUS_NACK },
+		{ VIRTIO_MEM_OUTCOME_BUSY, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_BUSY },
+		{ VIRTIO_MEM_OUTCOME_PLUG_ERROR, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_PLUG_ERROR },
+		{ VIRTIO_MEM_OUTCOME_NOMEM, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_NOMEM },
+		{ VIRTIO_MEM_OUTCOME_ADD_FAILED, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_ADD_FAILED },
+		{ VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_MEMORY_PRESSURE },
+		{ VIRTIO_MEM_OUTCOME_UNMOVABLE, VIRTIO_MEM_NEXT_RETRY,
+		  VIRTIO_MEM_STATUS_UNMOVABLE },
+		{ VIRTIO_MEM_OUTCOME_FAILED, VIRTIO_MEM_NEXT_BROKEN,
+		  VIRTIO_MEM_STATUS_BROKEN },
+		{ VIRTIO_MEM_OUTCOME_BUG, VIRTIO_MEM_NEXT_BROKEN,
+		  VIRTIO_MEM_STATUS_BROKEN },
+		/* Not an outcome at all: a bug, so stop. */
+		{ VIRTIO_MEM_OUTCOME_COUNT, VIRTIO_MEM_NEXT_BROKEN,
+		  VIRTIO_MEM_STATUS_BROKEN },
 	};
-	enum virtio_mem_why why;
+	enum virtio_mem_status status;
+	bool seen[VIRTIO_MEM_OUTCOME_COUNT + 1] = { false };
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(rows); i++) {
-		why = VIRTIO_MEM_WHY_COUNT;
-		EXPECT(virtio_mem_decide(rows[i].rc, &why) == rows[i].next &&
-		       why == rows[i].why, "rc %d: expect next %d why %d, got why %d",
-		       rows[i].rc, rows[i].next, rows[i].why, why);
+		status = VIRTIO_MEM_STATUS_COUNT;
+		EXPECT(virtio_mem_decide(rows[i].outcome, &status) == rows[i].next &&
+		       status == rows[i].status, "outcome %d: expect next %d status %d, got status %d",
+		       rows[i].outcome, rows[i].next, rows[i].status, status);
+		seen[rows[i].outcome] = true;
 	}
-	EXPECT(virtio_mem_decide(-EAGAIN, &why) == VIRTIO_MEM_NEXT_AGAIN,
-	       "-EAGAIN: start over");
+	status = VIRTIO_MEM_STATUS_COUNT;
+	EXPECT(virtio_mem_decide(VIRTIO_MEM_OUTCOME_CONFIG_CHANGED, &status) ==
+	       VIRTIO_MEM_NEXT_AGAIN && status == VIRTIO_MEM_STATUS_COUNT,
+	       "config changed: start over, status left as it is");
+	seen[VIRTIO_MEM_OUTCOME_CONFIG_CHANGED] = true;
+	/* A new outcome needs a row here, and a decision. */
+	for (i = 0; i < VIRTIO_MEM_OUTCOME_COUNT; i++)
+		EXPECT(seen[i], "outcome %u has no row", i);
+	return true;
+}
+
+/*
+ * ERROR to a plug (Firecracker's refusal):
+ *   requested_size unchanged since the plan: expect plug_error (back off);
+ *   changed: expect config changed (start over at once).
+ */
+static bool policy_plug_error(void)
+{
+	struct virtio_mem_cfg seen = { .requested_size = 256 << 20 };
+	struct virtio_mem_cfg now = seen;
+
+	now.plugged_size = 2 << 20;
+	EXPECT(virtio_mem_plug_error(&seen, &now) ==
+	       VIRTIO_MEM_OUTCOME_PLUG_ERROR, "same request: plug error");
+	now.requested_size = 0;
+	EXPECT(virtio_mem_plug_error(&seen, &now) ==
+	       VIRTIO_MEM_OUTCOME_CONFIG_CHANGED, "new request: config changed");
 	return true;
 }
 
@@ -641,9 +686,38 @@ static bool policy_memmap_sbs(void)
 	return true;
 }
 
+/* Only suspend-to-RAM with plugged memory needs PERSISTENT_SUSPEND. */
+static bool policy_may_suspend(void)
+{
+	static const struct {
+		bool to_idle;
+		u64 plugged;
+		bool persistent;
+		bool may;	/* expect */
+	} rows[] = {
+		{ true, 1 * GiB, false, true },
+		{ true, 0, false, true },
+		{ false, 0, false, true },
+		{ false, 2 * MiB, false, false },
+		{ false, 2 * MiB, true, true },
+		{ true, 2 * MiB, true, true },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
+		EXPECT(virtio_mem_may_suspend(rows[i].to_idle, rows[i].plugged,
+					      rows[i].persistent) ==
+		       rows[i].may, "row %u: expect %d", i, (int)rows[i].may);
+	return true;
+}
+
 const struct vmu_case vmu_policy_cases[] = {
+	{ "policy: suspend needs PERSISTENT_SUSPEND only for RAM with memory",
+	  policy_may_suspend },
 	{ "policy: memmap_on_memory subblocks", policy_memmap_sbs },
 	{ "policy: the worker's retry policy", policy_decide },
+	{ "policy: ERROR to a plug backs off, or starts over on a new request",
+	  policy_plug_error },
 	{ "policy: Big Block Mode geometry, plug and unplug order",
 	  policy_bbm },
 	{ "policy: cfg_check names the bad field",

@@ -87,7 +87,8 @@ static bool sbm_plug_fills_blocks_in_order(void)
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
 	       st(1) == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
 	       "expect M:full M:partial, got %d %d", st(0), st(1));
-	EXPECT(H.last_rc == 0 && H.vm.why == VIRTIO_MEM_WHY_OK, "expect ok");
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_DONE &&
+	       H.vm.status == VIRTIO_MEM_STATUS_OK, "expect done, status ok");
 	return teardown();
 }
 
@@ -128,8 +129,8 @@ static bool sbm_add_failure_unplugs_and_retries(void)
 	vmh_host_resize(&H, 128 * MiB);
 	vmh_run_worker(&H);
 	EXPECT(vmh_check(&H), "%s", H.failure);
-	EXPECT(H.last_rc == -ENOMEM && H.retry_pending,
-	       "expect -ENOMEM and a retry, got %d", H.last_rc);
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_NOMEM && H.retry_pending,
+	       "expect no memory and a retry, got outcome %d", H.last_outcome);
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_UNUSED && !vmh_dev_plugged(&H),
 	       "expect block free again and nothing plugged");
 	EXPECT(settle_worker(), "%s", H.failure);
@@ -215,8 +216,8 @@ static bool sbm_firecracker_error_on_shrink_race_is_not_fatal(void)
 	H.dev.resize_at_next_plug_to = 0;
 	vmh_run_worker(&H);
 	EXPECT(!H.vm.broken,
-	       "expect the driver alive; it stopped (rc %d) on ERROR for a plug that raced with a shrink",
-	       H.last_rc);
+	       "expect the driver alive; it stopped (outcome %d) on ERROR for a plug that raced with a shrink",
+	       H.last_outcome);
 	EXPECT(settle_worker(), "%s", H.failure);
 	return teardown();
 }
@@ -245,9 +246,9 @@ static bool sbm_firecracker_refusal_backs_off(void)
 	       "expect one PLUG in the pass, got %lu",
 	       H.dev.nr_req[VIRTIO_MEM_REQ_PLUG] - sent);
 	EXPECT(!H.vm.broken && H.retry_pending &&
-	       H.vm.why == VIRTIO_MEM_WHY_PLUG_ERROR,
-	       "expect a retry with status plug_error (broken %d, retry %d, why %d)",
-	       H.vm.broken, H.retry_pending, H.vm.why);
+	       H.vm.status == VIRTIO_MEM_STATUS_PLUG_ERROR,
+	       "expect a retry with status plug_error (broken %d, retry %d, status %d)",
+	       H.vm.broken, H.retry_pending, H.vm.status);
 	H.dev.nack_next = 0;
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(vmh_drv_plugged(&H) == 256 * MiB, "expect 256 MiB plugged");
@@ -287,15 +288,52 @@ static bool sbm_offline_limit_waits_for_onlining(void)
 	EXPECT(setup(&p), "setup");
 	vmh_host_resize(&H, 2 * GiB);
 	EXPECT(settle_worker(), "%s", H.failure);
-	EXPECT(H.last_rc == -EDQUOT && H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE] == 8,
-	       "expect -EDQUOT with 8 offline blocks, got %d and %lu",
-	       H.last_rc, H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE]);
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_OFFLINE_LIMIT &&
+	       H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE] == 8,
+	       "expect the offline limit with 8 offline blocks, got outcome %d and %lu",
+	       H.last_outcome, H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE]);
 	for (mb = MB0; mb < MB0 + 8; mb++)
 		vmh_user_online(&H, mb, true);
 	EXPECT(H.work_pending, "expect onlining to queue the worker");
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(vmh_drv_plugged(&H) == 2 * GiB, "expect 2 GiB after onlining");
 	return teardown();
+}
+
+/*
+ * Nobody onlines; 130 MiB plugged: mb 32 full and mb 33 with one subblock,
+ * both added and offline. The device breaks, then the driver goes:
+ *   expect both blocks removed from Linux all the same (bug 4 of the
+ *   checkers' issue: left added, onlining them after unload would give
+ *   mb 33's unplugged memory to the page allocator), and no request sent.
+ */
+static bool sbm_broken_device_remove_takes_offline_blocks(void)
+{
+	struct vmh_params p;
+	unsigned long sent, i;
+
+	params(&p);
+	p.online = VMH_ONLINE_NONE;
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 130 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_OFFLINE &&
+	       st(1) == VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL,
+	       "expect two offline blocks, got %d %d", st(0), st(1));
+	H.vm.broken = true;
+	H.expect_broken = true;
+	for (sent = 0, i = 0; i < ARRAY_SIZE(H.dev.nr_req); i++)
+		sent += H.dev.nr_req[i];
+	vmh_remove(&H);
+	EXPECT(!H.mm.mbs[0].added && !H.mm.mbs[1].added,
+	       "expect both blocks removed, added: %d %d",
+	       H.mm.mbs[0].added, H.mm.mbs[1].added);
+	for (i = 0; i < ARRAY_SIZE(H.dev.nr_req); i++)
+		sent -= H.dev.nr_req[i];
+	EXPECT(!sent, "expect no request to a broken device");
+	EXPECT(!kstub_live_allocs, "%lu allocations left", kstub_live_allocs);
+	vmh_exit(&H);
+	return true;
 }
 
 /*
@@ -314,7 +352,8 @@ static bool sbm_unplug_all_at_probe(void)
 	       "expect UNPLUG_ALL pending");
 	H.dev.busy_next = 1;
 	vmh_run_worker(&H);
-	EXPECT(H.last_rc == -ETXTBSY && H.retry_pending, "expect BUSY, retry");
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_BUSY && H.retry_pending,
+	       "expect BUSY, retry");
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(H.dev.nr_req[VIRTIO_MEM_REQ_UNPLUG_ALL] == 2 &&
 	       vmh_drv_plugged(&H) == 32 * MiB,
@@ -348,6 +387,33 @@ static bool sbm_unplug_takes_offline_memory_first(void)
 	return teardown();
 }
 
+/*
+ * 256 MiB plugged movable, host asks for 128 MiB; the one-sweep offline of
+ * the block to go fails, and user space offlines that block right after:
+ *   expect the driver to look at the block again and unplug it as the
+ *   offline block it now is, not pick it apart as an online one
+ *   (fake-offlining pages of an offline block); 128 MiB plugged.
+ */
+static bool sbm_failed_sweep_rereads_state(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	H.mm.sweep_fail_user_offline = true;
+	vmh_host_resize(&H, 128 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!H.mm.sweep_fail_user_offline, "no sweep was tried");
+	EXPECT(vmh_drv_plugged(&H) == 128 * MiB &&
+	       vmh_dev_plugged(&H) == 128 * MiB,
+	       "expect 128 MiB plugged, got %llu MiB",
+	       (unsigned long long)vmh_dev_plugged(&H) >> 20);
+	EXPECT_MODEL();
+	return teardown();
+}
+
 /* unplug_online off: online memory stays; the worker says why. */
 static bool sbm_unplug_online_off_keeps_online_memory(void)
 {
@@ -362,8 +428,10 @@ static bool sbm_unplug_online_off_keeps_online_memory(void)
 	vmh_run_worker(&H);
 	virtio_mem_unplug_online = true;
 	EXPECT(vmh_check(&H), "%s", H.failure);
-	EXPECT(H.last_rc == -EACCES && vmh_drv_plugged(&H) == 256 * MiB,
-	       "expect -EACCES and everything kept, got %d", H.last_rc);
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_UNPLUG_ONLINE_OFF &&
+	       vmh_drv_plugged(&H) == 256 * MiB,
+	       "expect no unplug and everything kept, got outcome %d",
+	       H.last_outcome);
 	return teardown();
 }
 
@@ -382,8 +450,10 @@ static bool sbm_oom_guard_stops_unplug(void)
 	vmh_host_resize(&H, 128 * MiB);
 	vmh_run_worker(&H);
 	EXPECT(vmh_check(&H), "%s", H.failure);
-	EXPECT(H.last_rc == -ENOBUFS && vmh_drv_plugged(&H) == 256 * MiB,
-	       "expect -ENOBUFS, nothing taken; got %d, 0x%llx", H.last_rc,
+	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE &&
+	       vmh_drv_plugged(&H) == 256 * MiB,
+	       "expect memory pressure, nothing taken; got outcome %d, 0x%llx",
+	       H.last_outcome,
 	       (unsigned long long)vmh_drv_plugged(&H));
 	H.mm.floor = 0;
 	return teardown();
@@ -529,6 +599,10 @@ const struct vmu_case vmu_sbm_cases[] = {
 	  sbm_unplug_all_at_probe },
 	{ "sbm: unplug takes offline memory first, never in-use memory (C7)",
 	  sbm_unplug_takes_offline_memory_first },
+	{ "sbm: remove of a broken device still takes offline blocks away",
+	  sbm_broken_device_remove_takes_offline_blocks },
+	{ "sbm: a failed sweep looks at the block again (user space offlined it)",
+	  sbm_failed_sweep_rereads_state },
 	{ "sbm: unplug_online off keeps online memory",
 	  sbm_unplug_online_off_keeps_online_memory },
 	{ "sbm: OOM guard stops unplug", sbm_oom_guard_stops_unplug },

@@ -23,7 +23,8 @@ static inline void trace_virtio_mem_fake_offline(int dev, unsigned long pfn,
 {
 }
 
-static inline void trace_virtio_mem_retry(int dev, int rc, const char *why,
+static inline void trace_virtio_mem_retry(int dev, const char *outcome,
+					  const char *status,
 					  unsigned int delay_ms)
 {
 }
