@@ -3,8 +3,10 @@
 # A small stand-in for the kernel's tools/testing/selftests/lib.mk, so the
 # selftests in this tree build and run on their own. A test directory sets
 # TEST_PROGS (scripts, run as they are), TEST_GEN_PROGS (built here from
-# <name>.c, statically linked so they run in a busybox initramfs) and
-# TEST_FILES (data copied on install), then includes this file.
+# <name>.c, statically linked so they run in a busybox initramfs),
+# TEST_GEN_PROGS_EXTENDED (built and installed the same way, but helpers
+# that other tests run, not tests of their own) and TEST_FILES (data
+# copied on install), then includes this file.
 #
 #   make [OUTPUT=dir]              build TEST_GEN_PROGS
 #   make run_tests                 run every test, print TAP, fail on failure
@@ -19,7 +21,7 @@ LDFLAGS += -static
 OUTPUT ?= $(CURDIR)
 selfdir := $(dir $(lastword $(MAKEFILE_LIST)))
 TEST_NAME := $(notdir $(CURDIR))
-GEN := $(addprefix $(OUTPUT)/,$(TEST_GEN_PROGS))
+GEN := $(addprefix $(OUTPUT)/,$(TEST_GEN_PROGS) $(TEST_GEN_PROGS_EXTENDED))
 
 .PHONY: all clean run_tests install
 

@@ -47,6 +47,8 @@ QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 BUSYBOX = os.environ.get('BUSYBOX', '/bin/busybox')
 # Device memory lives in files here (tmpfs), so the host can check it.
 SHMDIR = '/dev/shm'
+# kexec-tools for the guests, unpacked by scripts/deps.sh.
+KEXEC_ROOT = os.path.join(VMCACHE, 'kexec', 'root')
 # What the backend may hold beyond the plugged size: nothing; QEMU itself
 # writes none of it.
 ORACLE_SLACK = 0
@@ -83,6 +85,29 @@ CONSOLE_PATTERNS = [
     r'blocked for more than \d+ seconds',
 ]
 CONSOLE_RE = re.compile('|'.join(CONSOLE_PATTERNS))
+
+# Reports of core mm that any driver removing memory provokes, with the
+# reason each is not a bug. A report is known only if every pattern of an
+# entry matches inside it. Lockdep turns itself off after any report, so
+# a guest that hits one is not checked by lockdep from there on; the test
+# says so in a note.
+KNOWN_REPORTS = [
+    # offline_and_remove_memory() holds device_hotplug_lock and then
+    # mem_hotplug_lock while it unregisters the memory block devices,
+    # which waits for writers of their sysfs "state" files (kn->active).
+    # Such a writer holds kn->active and takes mem_hotplug_lock in
+    # device_offline()/device_online(), but only after taking
+    # device_hotplug_lock with a trylock that restarts the syscall when it
+    # fails (lock_device_hotplug_sysfs()), so both paths cannot wait on
+    # each other. Lockdep cannot see through the trylock. The in-tree
+    # driver of the debug kernel gets the same report in the same
+    # scenario (unplug_random_walk with --module distro).
+    ('core mm: memory block removal against a sysfs state writer',
+     [r'possible circular locking dependency detected',
+      r'\(kn->active\S*\).* at: __kernfs_remove',
+      r'\(mem_hotplug_lock\).* at: try_remove_memory',
+      r'state_store']),
+]
 
 
 class VMError(Exception):
@@ -377,13 +402,47 @@ def build_selftests():
     return files
 
 
+def kexec_files():
+    """[(guest path, host path)] of /sbin/kexec and the libraries it needs."""
+    exe = os.path.join(KEXEC_ROOT, 'sbin', 'kexec')
+    if not os.path.exists(exe):
+        raise VMError('%s missing: run "make deps" (scripts/deps.sh)' % exe)
+    libdirs = [os.path.join(KEXEC_ROOT, d, 'x86_64-linux-gnu')
+               for d in ('usr/lib', 'lib')]
+    env = dict(os.environ, LD_LIBRARY_PATH=':'.join(libdirs))
+    out = subprocess.run(['ldd', exe], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    files = [('sbin/kexec', exe)]
+    for line in out.splitlines():
+        m = (re.match(r'\s*(\S+) => (/\S+) \(', line) or
+             re.match(r'\s*(/\S+) \(', line))
+        if not m:
+            if 'not found' in line:
+                raise VMError('kexec needs a library not unpacked: ' + line)
+            continue
+        host = m.group(m.lastindex)
+        if m.lastindex == 1:        # the dynamic loader: same path
+            guest = host.lstrip('/')
+        else:
+            guest = 'lib/x86_64-linux-gnu/' + m.group(1)
+        files.append((guest, os.path.realpath(host)))
+    return files
+
+
 def build_initramfs(kernel, module, out, modparams='', load=True,
-                    extra_modules=()):
+                    extra_modules=(), kexec=False, reboot=False):
     """Write the initramfs for one boot to @out.
 
     @module: path to a virtio_mem.ko (or .ko.xz), or None for none.
     @extra_modules: more of the kernel's modules, in /lib/vmrig/extra/
-    with their dependencies, for tests to insmod."""
+    with their dependencies, for tests to insmod.
+    @kexec: also kexec-tools, and in /kexec/ the kernel and an initramfs
+    without @kexec, for a crash kernel or a kexec reboot."""
+    inner = None
+    if kexec:
+        inner = out + '.inner'
+        build_initramfs(kernel, module, inner, modparams, load,
+                        extra_modules)
     cp = Cpio()
     for d in ('bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev',
               'tmp', 'root', 'etc', 'lib/vmrig/test', 'sys/kernel/debug'):
@@ -428,6 +487,17 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
                                     modparams, kernel.kver))
     cp.file('etc/vmrig.conf', conf)
     cp.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n')
+    if kexec:
+        for d in ('lib', 'lib/x86_64-linux-gnu', 'lib64', 'kexec'):
+            cp.dir(d)
+        for guest, host in kexec_files():
+            with open(host, 'rb') as f:
+                cp.file(guest, f.read(), 0o755)
+        with open(kernel.vmlinuz, 'rb') as f:
+            cp.file('kexec/vmlinuz', f.read())
+        with open(inner, 'rb') as f:
+            cp.file('kexec/initrd', f.read())
+        os.unlink(inner)
     data = cp.finish()
     with open(out, 'wb') as f:
         f.write(data)
@@ -633,11 +703,15 @@ class VM:
     name       log name: the console goes to <logdir>/<name>.log
     """
 
+    # A guest that hangs before the module under test is loaded is booted
+    # once more (see start()).
+    BOOT_ATTEMPTS = 2
+
     def __init__(self, kver, module='distro', devices=None, boot_mem='1G',
                  smp=2, numa=0, cmdline='', name='vm', logdir=None,
                  modparams='', load_module=True, maxmem_extra='0',
                  verbose=False, boot_timeout=180, extra_args=(),
-                 extra_modules=()):
+                 extra_modules=(), kexec=False, reboot=False):
         self.kernel = Kernel(kver)
         self.kver = kver
         if module == 'distro':
@@ -649,6 +723,8 @@ class VM:
         self.numa = numa
         self.cmdline = cmdline
         self.extra_modules = list(extra_modules)
+        self.kexec = kexec
+        self.reboot = reboot
         # The debug tier's kernel (KASAN, lockdep): everything is slower,
         # 5-level paging trips an early KASAN report that turns lockdep
         # off under TCG, and KASAN shadows hot-added memory at 1/8 from
@@ -659,7 +735,6 @@ class VM:
             self.cmdline = ('no5lvl ' + cmdline).strip()
             shadow = sum(d.size for d in self.devices) // 8
             self.boot_mem += 512 * MiB + -(-shadow // (256 * MiB)) * 256 * MiB
-            boot_timeout *= self.slow
         self.name = name
         self.logdir = logdir or os.path.join(BUILD, kver)
         self.modparams = modparams
@@ -669,8 +744,12 @@ class VM:
         self.boot_timeout = boot_timeout
         self.extra_args = list(extra_args)
         self.proc = None
+        self.qemu_err = None
         self.qmp = None
         self.shell = None
+        self.boot_failures = []
+        # Console line numbers where a test ended the kernel on purpose.
+        self.handovers = []
         self.tmpdir = None
         self.shmdir = None
         self.oracle_seen = []
@@ -696,7 +775,7 @@ class VM:
         cmd = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
                '-smp', self.smp_arg(),
                '-m', '%dM,maxmem=%dM' % (self.boot_mem // MiB, maxmem // MiB),
-               '-nodefaults', '-nographic', '-no-reboot',
+               '-nodefaults', '-nographic',
                '-chardev', 'file,id=con,path=' + self.log_path,
                '-serial', 'chardev:con',
                '-chardev', 'socket,id=sh,path=%s,server=on,wait=off'
@@ -705,6 +784,9 @@ class VM:
                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
                '-kernel', self.kernel.vmlinuz, '-initrd', initrd,
                '-append', append]
+        if not self.reboot:
+            # A guest that reboots (a panic with panic=-1) ends QEMU.
+            cmd.append('-no-reboot')
         if self.numa:
             per = self.boot_mem // self.numa
             for n in range(self.numa):
@@ -732,24 +814,37 @@ class VM:
         self.qmp_path = os.path.join(self.tmpdir, 'qmp.sock')
         initrd = os.path.join(self.tmpdir, 'initramfs.cpio')
         build_initramfs(self.kernel, self.module, initrd, self.modparams,
-                        self.load_module, self.extra_modules)
-        if os.path.exists(self.log_path):
-            os.unlink(self.log_path)
+                        self.load_module, self.extra_modules, self.kexec)
         cmd = self.qemu_cmd(initrd)
         with open(os.path.join(self.logdir, self.name + '.cmd'), 'w') as f:
             f.write(' '.join(shell_quote(c) for c in cmd) + '\n')
-        self.qemu_err = open(os.path.join(self.tmpdir, 'qemu.stderr'), 'w+')
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=self.qemu_err,
-                                     stderr=subprocess.STDOUT)
-        try:
-            self.qmp = QMP(self.qmp_path)
-            self.shell = Shell(self.shell_path)
-            self.shell.wait_ready(self.boot_timeout, alive=self.alive)
-        except Exception:
-            self.stop()
-            raise
+        for attempt in range(1, self.BOOT_ATTEMPTS + 1):
+            try:
+                self.boot(cmd)
+                break
+            except Exception as e:
+                again = (attempt < self.BOOT_ATTEMPTS and
+                         ('did not come up' in str(e) or
+                          'QEMU exited' in str(e)) and
+                         not self.module_loaded())
+                if not again:
+                    self.stop()
+                    raise
+                kept = self.keep_console('failed-boot%d' % attempt)
+                self.halt()
+                # A guest that hangs or dies before our module is loaded
+                # says nothing about the module: under TCG on a busy host
+                # a debug kernel has been seen to lose the timer wakeup of
+                # an idle vCPU at boot (an RCU stall, then silence), and
+                # QEMU to end 10 s into a debug boot with nothing on the
+                # console. Boot once more, and say why; the first console
+                # is kept.
+                self.boot_failures.append('%s (console kept as %s)'
+                                          % (e, kept))
+                print('vmrig: %s: %s before the module under test was '
+                      'loaded (console kept as %s); booting again'
+                      % (self.name, e, kept), file=sys.stderr)
         self.boot_time = time.monotonic() - t0
         return self
 
@@ -765,7 +860,49 @@ class VM:
                              (' (guest: %s)' % panic[0].strip())
                              if panic else '', self.log_path))
 
-    def stop(self):
+    def boot(self, cmd):
+        if os.path.exists(self.log_path):
+            os.unlink(self.log_path)
+        self.qemu_err = open(os.path.join(self.tmpdir, 'qemu.stderr'), 'w+')
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.qemu_err,
+                                     stderr=subprocess.STDOUT)
+        self.qmp = QMP(self.qmp_path)
+        self.shell = Shell(self.shell_path)
+        self.wait_ready(self.boot_timeout)
+
+    def wait_ready(self, timeout):
+        """Until the guest's init serves the shell."""
+        try:
+            self.shell.wait_ready(timeout, alive=self.alive)
+        except VMError:
+            self.gone()
+            raise
+
+    def gone(self):
+        """After the shell channel closed: if QEMU is exiting, raise
+        VMError with its status and stderr (see alive())."""
+        try:
+            self.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.alive()
+
+    def module_loaded(self):
+        """Has the guest's init reported loading the module under test?"""
+        return 'vmrig: insmod' in self.console()
+
+    def keep_console(self, tag):
+        """Copy the console log aside as <name>.<tag>.log; return its path."""
+        kept = os.path.join(self.logdir, '%s.%s.log' % (self.name, tag))
+        try:
+            shutil.copyfile(self.log_path, kept)
+        except OSError:
+            return '(none)'
+        return kept
+
+    def halt(self):
+        """Stop QEMU and close its channels; keep the scratch directory."""
         if self.proc and self.proc.poll() is None:
             try:
                 if self.qmp:
@@ -781,6 +918,16 @@ class VM:
             if c:
                 c.close()
         self.qmp = self.shell = None
+        if self.qemu_err:
+            self.qemu_err.close()
+            self.qemu_err = None
+        # Device memory starts empty on every boot (the oracle counts it).
+        if self.shmdir:
+            for f in os.listdir(self.shmdir):
+                os.unlink(os.path.join(self.shmdir, f))
+
+    def stop(self):
+        self.halt()
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
@@ -808,11 +955,7 @@ class VM:
         except VMError:
             # The channel closing usually means QEMU is going away (a
             # panic with -no-reboot): report that, with the console path.
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
-            self.alive()
+            self.gone()
             raise
         if self.verbose and out.strip():
             lines = out.rstrip('\n').splitlines()
@@ -824,6 +967,29 @@ class VM:
             if rc:
                 print('  | (rc %d)' % rc, file=sys.stderr)
         return rc, out
+
+    def load_crash_kernel(self, append=''):
+        """kexec -p the kernel and initramfs in /kexec/ (VM(kexec=True)).
+
+        The crash kernel boots with this kernel's command line, less
+        crashkernel=, plus @append; its init loads the module under test
+        and serves the shell again."""
+        self.check('args=$(sed -e "s/crashkernel=[^ ]*//" /proc/cmdline); '
+                   'kexec -p /kexec/vmlinuz --initrd=/kexec/initrd '
+                   '--append="$args irqpoll nr_cpus=1 reset_devices %s" && '
+                   'test "$(cat /sys/kernel/kexec_crash_loaded)" = 1'
+                   % append, timeout=120)
+
+    def next_kernel(self, trigger, timeout=300):
+        """Run @trigger, which ends this kernel (sysrq-c, kexec -e), and
+        wait until the kernel that follows serves the shell."""
+        # What the dying kernel prints (sysrq-c's panic and backtrace)
+        # is asked for: console_lines() leaves it out, up to the next
+        # kernel's banner.
+        self.handovers.append(len(self.console().splitlines()))
+        self.check('(sleep 1; %s) </dev/null >/dev/null 2>&1 &' % trigger)
+        self.shell.buf = b''
+        self.wait_ready(timeout * self.slow)
 
     def check(self, cmd, timeout=60):
         """Run @cmd; raise VMError unless it exits 0; return its output."""
@@ -895,14 +1061,55 @@ done''')
         except OSError:
             return ''
 
+    def known_reports(self):
+        """[(name, first line, last line)] of KNOWN_REPORTS in the console.
+
+        A report runs from its "=====" rule to the end of its stack
+        backtrace (the first "</TASK>" after "stack backtrace:")."""
+        lines = self.console().splitlines()
+        found = []
+        i = 0
+        while i < len(lines):
+            if 'possible circular locking dependency' not in lines[i]:
+                i += 1
+                continue
+            a = i - 1 if i and '=====' in lines[i - 1] else i
+            b, trace = i, False
+            while b < len(lines) - 1:
+                b += 1
+                if 'stack backtrace:' in lines[b]:
+                    trace = True
+                elif trace and '</TASK>' in lines[b]:
+                    break
+            text = '\n'.join(lines[a:b + 1])
+            for name, pats in KNOWN_REPORTS:
+                if trace and all(re.search(p, text) for p in pats):
+                    found.append((name, a, b))
+                    break
+            i = b + 1
+        return found
+
+    def console_lines(self):
+        """Console lines, with the lines of known reports blanked."""
+        lines = self.console().splitlines()
+        for _, a, b in self.known_reports():
+            lines[a:b + 1] = [''] * (b + 1 - a)
+        for a in self.handovers:
+            b = a
+            while b < len(lines) and 'Linux version ' not in lines[b]:
+                lines[b] = ''
+                b += 1
+        return lines
+
     def console_problems(self):
         """Console lines matching CONSOLE_PATTERNS, with line numbers."""
-        return [(i + 1, l) for i, l in enumerate(self.console().splitlines())
+        return [(i + 1, l) for i, l in enumerate(self.console_lines())
                 if CONSOLE_RE.search(l)]
 
     def console_excerpt(self, context=20, limit=120):
         lines = self.console().splitlines()
-        hits = [i for i, l in enumerate(lines) if CONSOLE_RE.search(l)]
+        kept = self.console_lines()
+        hits = [i for i, l in enumerate(kept) if CONSOLE_RE.search(l)]
         if not hits:
             return '\n'.join(lines[-context:])
         a = max(0, hits[0] - 8)
@@ -987,8 +1194,15 @@ done''')
         self.oracle_seen += out
         return out
 
-    def system_reset(self):
+    def system_reset(self, wait=False, timeout=300):
+        """QMP system_reset; with @wait, until the guest serves the shell
+        again (needs VM(reboot=True): -no-reboot makes a reset a quit)."""
+        if wait:
+            self.handovers.append(len(self.console().splitlines()))
+            self.shell.buf = b''
         self.qmp.execute('system_reset')
+        if wait:
+            self.wait_ready(timeout * self.slow)
 
     def wait(self, pred, timeout, what='condition', interval=0.25):
         return wait_for(pred, timeout * self.slow, interval, what,
