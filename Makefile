@@ -5,14 +5,18 @@
 #
 #   make                    build drivers/virtio/virtio_mem.ko for $(KVER)
 #   make KVER=<release>     ... for another installed kernel
-#   make modules-all        build for every supported kernel into build/<kver>/
+#   make modules-all        build for every supported kernel into build/<kver>/,
+#                           and cross-build for arm64 and s390x (build/cross/)
 #   make deps               install everything the project needs (idempotent)
 #   make lint               checkpatch --strict + sparse over our sources
 #   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
-#   make check              lint + unit + build + vmtest, every kernel
+#   make check              lint + unit + build + vmtest, every kernel,
+#                           then check-debug
 #   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
 #                           kernel built from linux-source-6.12 (cached)
+#   make check-package      DKMS and the Debian package, installed and
+#                           removed again on this machine
 #   make run                the demo: a guest that follows the host's resizes
 #   make vm [KVER=..]       boot a guest by hand (see tools/testing/virtio_mem)
 
@@ -35,7 +39,7 @@ BUILD := build
 export CONFIG_VIRTIO_MEM := m
 
 .PHONY: all modules modules-all clean clean-tree deps lint unit fuzz coverage \
-	vmtest check check-debug debug-kernel run vm bench
+	vmtest check check-debug check-package debug-kernel run vm bench
 
 all: modules
 
@@ -54,6 +58,7 @@ modules-all:
 		if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
 			echo "build for $$k has warnings"; exit 1; fi; \
 	done
+	scripts/cross.sh build
 
 # Kbuild's clean would take every *.ko under M=, build/<kver>/ too.
 clean-tree:
@@ -90,6 +95,8 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) modules-all
 	$(MAKE) vmtest
+	$(MAKE) check-package
+	$(MAKE) check-debug
 
 debug-kernel:
 	scripts/debug-kernel.sh
@@ -105,6 +112,11 @@ check-debug: deps
 	if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
 		echo "build for $$k has warnings"; exit 1; fi; \
 	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module $(BUILD)/$$k/virtio_mem.ko
+
+# What a distribution user does: DKMS from this tree, then the .deb; each
+# installed for every supported kernel, booted in a guest, and removed.
+check-package: deps
+	scripts/package-check.sh
 
 run: deps
 	test -f $(BUILD)/$(KVER)/virtio_mem.ko || $(MAKE) modules

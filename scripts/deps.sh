@@ -13,7 +13,10 @@
 #     supported kernel, unpacked to $VMCACHE/<kver>/root (vmlinuz, config,
 #     modules tree), outside the repository;
 #   - checkpatch.pl and its data files, taken from the linux-source-6.12
-#     tarball, in $VMCACHE/checkpatch/.
+#     tarball, in $VMCACHE/checkpatch/;
+#   - kexec-tools and the libraries its binary needs, for the guests (the
+#     kdump and kexec tests), unpacked to $VMCACHE/kexec/root: never
+#     installed on this machine, whose own reboots it would take over.
 
 set -euo pipefail
 
@@ -25,7 +28,8 @@ LINUX_SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 
 PKGS=(busybox-static cpio python3 sparse gcc libc6-dev make perl clang
       xz-utils kmod linux-source-6.12 gnuplot-nox libclang-rt-14-dev
-      flex bison bc libelf-dev libssl-dev util-linux)
+      flex bison bc libelf-dev libssl-dev util-linux
+      dkms dh-dkms debhelper dpkg-dev fakeroot lintian git)
 for k in "${KVERS[@]}"; do
 	PKGS+=("linux-headers-$k")
 done
@@ -127,6 +131,9 @@ for k in "${KVERS[@]}"; do
 	depmod -b "$dir/root" "$k"
 done
 
+# 3b. Cross compilers and other architectures' headers (make modules-all).
+"$(dirname "$0")"/cross.sh fetch
+
 # 4. checkpatch.pl and its data files from the kernel source tarball.
 cp_dir=$VMCACHE/checkpatch
 if [ ! -f "$cp_dir/.extracted" ] || [ "$LINUX_SRC_TAR" -nt "$cp_dir/.extracted" ]; then
@@ -139,6 +146,28 @@ if [ ! -f "$cp_dir/.extracted" ] || [ "$LINUX_SRC_TAR" -nt "$cp_dir/.extracted" 
 	test -x "$cp_dir.tmp/checkpatch.pl"
 	mv "$cp_dir.tmp" "$cp_dir"
 	touch "$cp_dir/.extracted"
+fi
+
+# 5. kexec-tools for the guests. Debian builds kexec with Xen support, so
+# the Xen libraries it links come along.
+KEXEC_PKGS=(kexec-tools libxenmisc4.17 libxencall1 libxendevicemodel1
+	    libxenevtchn1 libxenforeignmemory1 libxengnttab1 libxenhypfs1
+	    libxenstore4 libxentoolcore1 libxentoollog1 libyajl2 zlib1g)
+kx_dir=$VMCACHE/kexec
+if [ ! -f "$kx_dir/.unpacked" ]; then
+	rm -rf "$kx_dir"
+	mkdir -p "$kx_dir/debs"
+	apt-cache show kexec-tools >/dev/null 2>&1 || apt_update
+	log "downloading ${KEXEC_PKGS[*]}"
+	(cd "$kx_dir/debs" &&
+	 apt-get -q -o APT::Sandbox::User=root download "${KEXEC_PKGS[@]}")
+	for deb in "$kx_dir"/debs/*.deb; do
+		dpkg-deb -x "$deb" "$kx_dir/root"
+	done
+	rm -rf "$kx_dir/debs"
+	LD_LIBRARY_PATH=$kx_dir/root/usr/lib/x86_64-linux-gnu:$kx_dir/root/lib/x86_64-linux-gnu \
+		"$kx_dir/root/sbin/kexec" --version
+	touch "$kx_dir/.unpacked"
 fi
 
 log "all present"
