@@ -1823,6 +1823,21 @@ def run_scenario(args, fn, logdir):
     return ctx, skipped, time.monotonic() - t0
 
 
+def keep_consoles(ctx, why):
+    """Copy each guest's console log where the next run does not
+    overwrite it; {vm name: copy}."""
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    kept = {}
+    for vm in ctx.vms:
+        keep = vm.log_path[:-4] + '.%s-%s.log' % (why, stamp)
+        try:
+            shutil.copyfile(vm.log_path, keep)
+            kept[vm.name] = keep
+        except OSError:
+            pass
+    return kept
+
+
 def summary(passed, failed, skipped, t_all):
     """The TAP run's last lines; the exit status."""
     print('# total %.1f s' % (time.monotonic() - t_all))
@@ -1968,6 +1983,15 @@ def main():
     t_all = time.monotonic()
     for i, fn in enumerate(todo, 1):
         ctx, skip, dt = run_scenario(args, fn, logdir)
+        lost = [(vm.name, vm.tcg_lost_wakeup()) for vm in ctx.vms]
+        lost = [(n, l) for n, l in lost if l]
+        if ctx.failures and lost:
+            # Once only: a second such failure is reported as it is.
+            print('# %s: run again: %s lost a timer wakeup under TCG (%s); '
+                  'first run failed with: %s'
+                  % (fn.__name__, lost[0][0], lost[0][1], ctx.failures[0]))
+            keep_consoles(ctx, 'lost-wakeup')
+            ctx, skip, dt = run_scenario(args, fn, logdir)
         if skip is not None:
             skipped += 1
             print('ok %d - %s # SKIP %s' % (i, fn.__name__, skip))
@@ -1979,16 +2003,11 @@ def main():
             if not args.verbose:
                 for n in ctx.notes:
                     print('#   ' + n.replace('\n', '\n#   '))
-            stamp = time.strftime('%Y%m%d-%H%M%S')
+            kept = keep_consoles(ctx, 'fail')
             for vm in ctx.vms:
                 print('#   console log: ' + vm.log_path)
-                # Keep a copy that the next run does not overwrite.
-                keep = vm.log_path[:-4] + '.fail-%s.log' % stamp
-                try:
-                    shutil.copyfile(vm.log_path, keep)
-                    print('#   (kept as %s)' % keep)
-                except OSError:
-                    pass
+                if vm.name in kept:
+                    print('#   (kept as %s)' % kept[vm.name])
                 # CI keeps only this output: the first problem with what
                 # led to it, or else the console's last lines.
                 for l in vm.console_excerpt(context=15,
