@@ -90,13 +90,16 @@ vmtest:
 			--module $(BUILD)/$$k/virtio_mem.ko; \
 	done
 
-check: deps
-	$(MAKE) lint
-	$(MAKE) unit
-	$(MAKE) modules-all
-	$(MAKE) vmtest
-	$(MAKE) check-package
-	$(MAKE) check-debug
+# Each phase says how long it and those before it took (scripts/phase.sh).
+check:
+	@scripts/phase.sh --reset
+	@scripts/phase.sh deps $(MAKE) --no-print-directory deps
+	@scripts/phase.sh lint $(MAKE) --no-print-directory lint
+	@scripts/phase.sh unit $(MAKE) --no-print-directory unit
+	@scripts/phase.sh modules-all $(MAKE) --no-print-directory modules-all
+	@scripts/phase.sh vmtest $(MAKE) --no-print-directory vmtest
+	@scripts/phase.sh check-package $(MAKE) --no-print-directory check-package
+	@scripts/phase.sh check-debug $(MAKE) --no-print-directory check-debug
 
 debug-kernel:
 	scripts/debug-kernel.sh
