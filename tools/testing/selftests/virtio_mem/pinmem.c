@@ -11,7 +11,8 @@
  *   pinmem          pin 64 MiB, unpin and exit: what run_tests.sh runs,
  *                   which must end on its own, not at its timeout
  *
- * Prints "pinned N MiB" once the buffers are registered.
+ * Prints "pinned N MiB" once the buffers are registered (and "released N
+ * MiB" in the run that exits at once).
  * Exit: 0 after a signal (or at once without MIB), 2 on a setup error.
  */
 #include <errno.h>
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (once) {
 		close(fd);
+		printf("released %zu MiB\n", mib);
 		return 0;
 	}
 	signal(SIGTERM, on_signal);
