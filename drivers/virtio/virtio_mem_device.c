@@ -104,8 +104,22 @@ virtio_mem_send_request(struct virtio_mem *vm, u16 type, u64 addr,
 
 	memset(&vm->req, 0, sizeof(vm->req));
 	vm->req.type = cpu_to_virtio16(vm->vdev, type);
-	vm->req.u.plug.addr = cpu_to_virtio64(vm->vdev, addr);
-	vm->req.u.plug.nb_blocks = cpu_to_virtio16(vm->vdev, nb_blocks);
+	switch (type) {
+	case VIRTIO_MEM_REQ_PLUG:
+		vm->req.u.plug.addr = cpu_to_virtio64(vm->vdev, addr);
+		vm->req.u.plug.nb_blocks = cpu_to_virtio16(vm->vdev, nb_blocks);
+		break;
+	case VIRTIO_MEM_REQ_UNPLUG:
+		vm->req.u.unplug.addr = cpu_to_virtio64(vm->vdev, addr);
+		vm->req.u.unplug.nb_blocks = cpu_to_virtio16(vm->vdev,
+							     nb_blocks);
+		break;
+	case VIRTIO_MEM_REQ_STATE:
+		vm->req.u.state.addr = cpu_to_virtio64(vm->vdev, addr);
+		vm->req.u.state.nb_blocks = cpu_to_virtio16(vm->vdev,
+							    nb_blocks);
+		break;
+	}
 	/* A stale or short answer must not pass for this one's. */
 	vm->resp.type = cpu_to_virtio16(vm->vdev, VIRTIO_MEM_RESP_ERROR);
 	vm->resp.u.state.state = cpu_to_virtio16(vm->vdev, U16_MAX);

@@ -40,8 +40,23 @@
 /* Query whether nb_blocks device blocks at addr are plugged. */
 #define VIRTIO_MEM_REQ_STATE		3
 
-/* PLUG, UNPLUG and STATE name a range of device blocks. */
-struct virtio_mem_req_range {
+/*
+ * PLUG, UNPLUG and STATE each name a range of device blocks, with the same
+ * layout; the names are the ones Linux's uapi header has always used.
+ */
+struct virtio_mem_req_plug {
+	__virtio64 addr;
+	__virtio16 nb_blocks;
+	__u16 padding[3];
+};
+
+struct virtio_mem_req_unplug {
+	__virtio64 addr;
+	__virtio16 nb_blocks;
+	__u16 padding[3];
+};
+
+struct virtio_mem_req_state {
 	__virtio64 addr;
 	__virtio16 nb_blocks;
 	__u16 padding[3];
@@ -51,9 +66,9 @@ struct virtio_mem_req {
 	__virtio16 type;
 	__u16 padding[3];
 	union {
-		struct virtio_mem_req_range plug;
-		struct virtio_mem_req_range unplug;
-		struct virtio_mem_req_range state;
+		struct virtio_mem_req_plug plug;
+		struct virtio_mem_req_unplug unplug;
+		struct virtio_mem_req_state state;
 	} u;
 };
 
