@@ -15,6 +15,10 @@
 #                           then check-debug
 #   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
 #                           kernel built from linux-source-6.12 (cached)
+#   make check-builtin      the driver built into that kernel (the patch
+#                           series of make kernel-series), VM suite on it
+#   make kernel-series      the driver as patches against linux-source-6.12
+#                           (build/series), checkpatch --strict on each
 #   make check-package      DKMS and the Debian package, installed and
 #                           removed again on this machine
 #   make run                the demo: a guest that follows the host's resizes
@@ -39,7 +43,8 @@ BUILD := build
 export CONFIG_VIRTIO_MEM := m
 
 .PHONY: all modules modules-all clean clean-tree deps lint unit fuzz coverage \
-	vmtest check check-debug check-package debug-kernel run vm bench
+	vmtest check check-debug check-builtin check-package debug-kernel \
+	kernel-series run vm bench
 
 all: modules
 
@@ -115,6 +120,16 @@ check-debug: deps
 	if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
 		echo "build for $$k has warnings"; exit 1; fi; \
 	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module $(BUILD)/$$k/virtio_mem.ko
+
+kernel-series:
+	scripts/kernel-series.sh --check
+
+# The series applied to the debug kernel's tree with CONFIG_VIRTIO_MEM=y
+# (each patch built on its own), then the VM suite on that kernel; what
+# needs a module unbinds and binds the devices instead.
+check-builtin: deps kernel-series
+	@set -e; k=$$(scripts/builtin-kernel.sh); \
+	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module builtin
 
 # What a distribution user does: DKMS from this tree, then the .deb; each
 # installed for every supported kernel, booted in a guest, and removed.
