@@ -47,6 +47,7 @@ touched=(
 	drivers/virtio/virtio_mem.c
 	Documentation/admin-guide/mm/index.rst
 	Documentation/driver-api/virtio/index.rst
+	tools/testing/selftests/Makefile
 )
 
 W=$(mktemp -d)
@@ -190,7 +191,24 @@ commit "Documentation/ABI: virtio-mem: the per-device sysfs directory" \
 "Describe the attributes under /sys/bus/virtio/drivers/virtio_mem/<dev>/
 that the driver added in the first patch of this series."
 
-# --- 5..: core-mm, from mm/
+# --- 5: the in-guest selftests (our lib.mk stands in for the kernel's)
+mkdir -p "$W/tools/testing/selftests/virtio_mem"
+git -C "$ROOT" ls-files -z tools/testing/selftests/virtio_mem |
+	(cd "$ROOT" && xargs -0 cp -t "$W/tools/testing/selftests/virtio_mem/")
+sed -i 's|^TARGETS += vDSO$|&\nTARGETS += virtio_mem|' \
+	"$W/tools/testing/selftests/Makefile"
+maintainers_add tools/testing/selftests/virtio_mem/
+commit "selftests: virtio_mem: tests that run in a guest with a device" \
+"hotplug_check.sh compares what the driver says in sysfs with
+/sys/devices/system/memory and /proc/iomem; memfill writes and checks a
+pattern over the memory the guest has, so that plugged memory is known
+to be usable; pinmem pins memory long-term (io_uring registered
+buffers), which unplug must stop short of instead of retrying for ever;
+dumpcheck reads a device's region from /proc/vmcore in a crash kernel.
+The host side (QEMU, QMP and the scenarios that drive these) lives with
+the driver's out-of-tree test rig."
+
+# --- 6..: core-mm, from mm/
 shopt -s nullglob
 for p in "$ROOT"/mm/*.patch; do
 	g am -q --keep-cr "$p"
@@ -206,12 +224,23 @@ if [ "$check" = 1 ]; then
 	test -x "$CHECKPATCH" || { log "$CHECKPATCH missing: run make deps"; exit 1; }
 	# As in make lint: no tree for CamelCase lookups, and the compat
 	# header's version tests and TRACE_EVENT()'s layout are what they are.
-	# (In the scratch repository: checkpatch leaves a cache in the
-	# top directory of the git tree it runs in.)
-	if ! (cd "$W" && "$CHECKPATCH" --strict --no-tree --quiet --show-types \
-			--color=never --ignore CAMELCASE,LINUX_VERSION_CODE \
-			--ignore CONSTANT_COMPARISON,OPEN_ENDED_LINE \
-			--ignore PARENTHESIS_ALIGNMENT "$OUT"/*.patch); then
+	# In user space (the selftests), volatile sig_atomic_t is what a
+	# signal handler needs and BIT_ULL() does not exist.
+	ignore=CAMELCASE,LINUX_VERSION_CODE,CONSTANT_COMPARISON
+	ignore+=,OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT
+	bad=0
+	for p in "$OUT"/*.patch; do
+		extra=
+		case $(basename "$p") in
+		*-selftests-*) extra=,VOLATILE,BIT_MACRO ;;
+		esac
+		# (In the scratch repository: checkpatch leaves a cache in
+		# the top directory of the git tree it runs in.)
+		(cd "$W" && "$CHECKPATCH" --strict --no-tree --quiet \
+			--show-types --color=never --ignore "$ignore$extra" \
+			"$p") || bad=1
+	done
+	if [ "$bad" = 1 ]; then
 		log "checkpatch found problems"
 		exit 1
 	fi

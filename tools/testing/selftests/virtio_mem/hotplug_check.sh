@@ -102,7 +102,8 @@ if [ -n "$delta_kb" ]; then
 	elif [ $((cur - base)) -eq "$delta_kb" ]; then
 		result OK "MemTotal grew by $delta_kb kB ($base -> $cur)"
 	else
-		result FAIL "MemTotal grew by $((cur - base)) kB, expected $delta_kb kB ($base -> $cur)"
+		got="MemTotal grew by $((cur - base)) kB"
+		result FAIL "$got, expected $delta_kb kB ($base -> $cur)"
 	fi
 fi
 

@@ -93,7 +93,7 @@ static uint64_t verify(const uint64_t *buf, uint64_t words, uint64_t gen)
 	return bad;
 }
 
-static void usage(void)
+static void print_usage(void)
 {
 	fprintf(stderr,
 		"usage: memfill [-o] [-d SECONDS] [-i SECONDS] [-r] [-q] [MIB]\n");
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 			quiet = 1;
 			break;
 		default:
-			usage();
+			print_usage();
 		}
 	}
 	if (optind < argc) {
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 
 		mib = strtoull(argv[optind], &end, 0);
 		if (*end || !mib)
-			usage();
+			print_usage();
 	}
 
 	signal(SIGTERM, on_signal);
