@@ -111,6 +111,8 @@ debug-kernel:
 
 # The module built W=1 against the debug kernel's tree, then the VM suite
 # on that kernel: any lockdep, KASAN or DEBUG_VM report fails a scenario.
+# DEBUG_ONLY=<scenarios>: only those.
+DEBUG_ONLY ?=
 check-debug: deps
 	@set -e; k=$$(scripts/debug-kernel.sh); \
 	echo "== build for $$k"; \
@@ -119,7 +121,8 @@ check-debug: deps
 		tee $(BUILD)/build-$$k.log; \
 	if grep -E 'warning:|error:' $(BUILD)/build-$$k.log; then \
 		echo "build for $$k has warnings"; exit 1; fi; \
-	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module $(BUILD)/$$k/virtio_mem.ko
+	$(PYTHON) $(RIG)/vmtest.py --kver $$k --module $(BUILD)/$$k/virtio_mem.ko \
+		$(if $(DEBUG_ONLY),--only $(DEBUG_ONLY))
 
 kernel-series:
 	scripts/kernel-series.sh --check

@@ -705,7 +705,8 @@ class VM:
 
     kver       Debian kernel release (see Makefile SUPPORTED_KVERS)
     module     path to virtio_mem.ko, 'distro' for the guest kernel's own,
-               or None to boot without one
+               'builtin' for a kernel with the driver built in (modparams
+               then go on the command line), or None to boot without one
     devices    list of MemDev
     boot_mem   boot memory ('1G')
     numa       number of NUMA nodes (boot memory and CPUs split evenly)
@@ -726,6 +727,16 @@ class VM:
         self.kver = kver
         if module == 'distro':
             module = self.kernel.distro_virtio_mem()
+        # Built in, the driver is there before init runs: its parameters
+        # are the kernel's, and there is nothing to load later.
+        self.builtin = module == 'builtin'
+        if self.builtin:
+            if not load_module:
+                raise VMError('the driver is built in: it cannot be '
+                              'loaded later')
+            cmdline = ' '.join(['virtio_mem.' + p for p in modparams.split()]
+                               + [cmdline]).strip()
+            module, modparams = None, ''
         self.module = module
         self.devices = devices if devices is not None else [MemDev()]
         self.boot_mem = parse_size(boot_mem)
@@ -900,7 +911,7 @@ class VM:
 
     def module_loaded(self):
         """Has the guest's init reported loading the module under test?"""
-        return 'vmrig: insmod' in self.console()
+        return self.builtin or 'vmrig: insmod' in self.console()
 
     def keep_console(self, tag):
         """Copy the console log aside as <name>.<tag>.log; return its path."""
@@ -1234,9 +1245,13 @@ def shell_quote(s):
 
 
 def resolve_module(kver, module):
-    """'distro' stays 'distro'; a path must exist."""
+    """'distro' and 'builtin' stay as they are; a path must exist."""
     if module in (None, 'distro', 'none'):
         return None if module == 'none' else 'distro'
+    if module == 'builtin':
+        if 'virtio_mem' not in Kernel(kver).builtin:
+            raise VMError('%s: virtio_mem is not built in' % kver)
+        return module
     if not os.path.exists(module):
         raise VMError('%s does not exist (build it with "make modules '
                       'KVER=%s")' % (module, kver))

@@ -65,6 +65,17 @@ class Ctx:
         and DEBUG_VM judge; the sizes themselves are the distro tiers'."""
         return debug if self.debug else full
 
+    @property
+    def builtin(self):
+        """The driver is built into the kernel (make check-builtin)."""
+        return self.args.module == 'builtin'
+
+    def need_module(self, why):
+        """Skip the rest of a scenario that needs the driver as a module
+        (@why: what it does with it), saying so."""
+        if self.builtin:
+            raise Skip('needs the driver as a module (%s): built in' % why)
+
     def vm(self, **kw):
         kw.setdefault('name', self.name if not self.vms
                       else '%s-%d' % (self.name, len(self.vms) + 1))
@@ -984,6 +995,37 @@ def start_pinmem(vm, mib):
              % mib, timeout=90)
 
 
+def driver_unload(ctx, vm, timeout=180):
+    """rmmod, or for a built-in driver unbind each of its devices (the same
+    remove path, without the module's own exit): (rc, output). The
+    devices are remembered for driver_load()."""
+    if not ctx.builtin:
+        return vm.run('rmmod virtio_mem', timeout=timeout)
+    return vm.run('cd /sys/bus/virtio/drivers/virtio_mem && '
+                  'ls -d virtio* >/tmp/unbound && '
+                  'for d in $(cat /tmp/unbound); do echo $d >unbind || '
+                  'exit 1; done', timeout=timeout)
+
+
+def driver_load(ctx, vm, then=''):
+    """insmod, or bind the devices driver_unload() unbound; then run the
+    shell command @then, if any: (rc, output)."""
+    if ctx.builtin:
+        cmd = ('for d in $(cat /tmp/unbound); do echo $d >/sys/bus/virtio/'
+               'drivers/virtio_mem/bind || exit 1; done')
+    else:
+        cmd = 'insmod /lib/vmrig/test/virtio_mem.ko'
+    return vm.run(cmd + ('; ' + then if then else ''))
+
+
+def unload_word(ctx):
+    return 'unbind' if ctx.builtin else 'rmmod'
+
+
+def load_word(ctx):
+    return 'bind' if ctx.builtin else 'insmod'
+
+
 @scenario
 def unplug_pinned(ctx):
     """ZONE_NORMAL, 256 MiB pinned long-term by io_uring registered buffers:
@@ -1011,8 +1053,8 @@ def unplug_pinned(ctx):
     if plug_to(ctx, vm, 'vm0', 3 * GiB, timeout=120):
         ctx.note('plugged 3G %.1f s after asking' % (time.monotonic() - t0))
         wait_memtotal(ctx, vm, base_kb + 3 * GiB // 1024, 'plugged 3G')
-    rc, out = vm.run('rmmod virtio_mem', timeout=300)
-    ctx.check(rc == 0, 'rmmod with the pins held', out)
+    rc, out = driver_unload(ctx, vm, timeout=300)
+    ctx.check(rc == 0, '%s with the pins held' % unload_word(ctx), out)
     rc, out = vm.run('kill $(cat /tmp/pin.pid); dmesg -s 4194304 | '
                      'grep virtio_mem | tail -n 3')
     ctx.note(out.strip())
@@ -1027,22 +1069,22 @@ def rmmod_insmod(ctx):
     base_kb = vm.memtotal_kb()
     if not plug_to(ctx, vm, 'vm0', 1 * GiB):
         return
-    rc, out = vm.run('rmmod virtio_mem', timeout=180)
-    ctx.check(rc == 0, 'rmmod virtio_mem', out)
+    rc, out = driver_unload(ctx, vm, timeout=180)
+    ctx.check(rc == 0, '%s virtio_mem' % unload_word(ctx), out)
     try:
         vm.wait_plugged('vm0', 0, 60)
-        ctx.check(True, 'device at 0 after rmmod')
+        ctx.check(True, 'device at 0 after %s' % unload_word(ctx))
     except TimeoutError:
-        ctx.check(False, 'device at 0 after rmmod (at %s)'
-                  % fmt_size(vm.plugged('vm0')))
+        ctx.check(False, 'device at 0 after %s (at %s)'
+                  % (unload_word(ctx), fmt_size(vm.plugged('vm0'))))
     ctx.check(vm.memtotal_kb() == base_kb, 'MemTotal back to boot size')
     rc, out = vm.run('dmesg -s 4194304 | grep -i -e "stay plugged" '
                      '-e "virtio_mem.*warn"')
     ctx.check(rc != 0, 'dmesg: no blocks left behind', out)
     rc, out = vm.run('grep -e "virtio_mem" -e "virtio[0-9]" /proc/iomem')
     ctx.check(rc != 0, 'no virtio_mem resources left in /proc/iomem', out)
-    rc, out = vm.run('insmod /lib/vmrig/test/virtio_mem.ko')
-    ctx.check(rc == 0, 'insmod again', out)
+    rc, out = driver_load(ctx, vm)
+    ctx.check(rc == 0, '%s again' % load_word(ctx), out)
     vm._vmt_sysdirs = None
     if plug_to(ctx, vm, 'vm0', 512 * MiB):
         wait_memtotal(ctx, vm, base_kb + 512 * 1024, 'replugged 512M')
@@ -1097,14 +1139,15 @@ def reload_adopt(ctx, block, size):
     if not plug_to(ctx, vm, 'vm0', size):
         return
     start_pinmem(vm, 256)
-    rc, out = vm.run('rmmod virtio_mem', timeout=300)
-    ctx.check(rc == 0, 'rmmod with the pins held', out)
+    rc, out = driver_unload(ctx, vm, timeout=300)
+    ctx.check(rc == 0, '%s with the pins held' % unload_word(ctx), out)
     left = vm.plugged('vm0')
-    ctx.check(0 < left < size, 'rmmod left %s plugged' % fmt_size(left))
-    rc, out = vm.run('insmod /lib/vmrig/test/virtio_mem.ko; '
-                     'dmesg | grep "virtio_mem.*adopted %d MiB"'
-                     % (left // MiB))
-    ctx.check(rc == 0, 'insmod adopts the %s left' % fmt_size(left), out)
+    ctx.check(0 < left < size, '%s left %s plugged'
+              % (unload_word(ctx), fmt_size(left)))
+    rc, out = driver_load(ctx, vm, 'dmesg | grep "virtio_mem.*adopted %d '
+                          'MiB"' % (left // MiB))
+    ctx.check(rc == 0, '%s adopts the %s left'
+              % (load_word(ctx), fmt_size(left)), out)
     rc, out = vm.run('dmesg | grep "virtio_mem.*memory left from before"')
     ctx.check(rc != 0, 'no UNPLUG_ALL', out)
     vm._vmt_sysdirs = None
@@ -1898,13 +1941,25 @@ def times_path(run):
     return os.path.join(vmrig.VMCACHE, 'vmtest-times', run + '.json')
 
 
-def load_times(run):
-    """{scenario: seconds} of the last passing run on this machine."""
-    try:
-        with open(times_path(run)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+# On a new machine: what the scenarios took in a run here, per kind of
+# kernel, so that even the first run goes longest first.
+KEPT_TIMES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'vmtest-times.json')
+
+
+def load_times(run, debug=False):
+    """{scenario: seconds} of the last passing run on this machine, or
+    else the times kept in the repository for a distro or debug kernel;
+    they only order the scenarios."""
+    for path, key in ((times_path(run), None),
+                      (KEPT_TIMES, 'debug' if debug else 'distro')):
+        try:
+            with open(path) as f:
+                times = json.load(f)
+        except (OSError, ValueError):
+            continue
+        return times.get(key, {}) if key else times
+    return {}
 
 
 def save_times(run, times):
@@ -1928,7 +1983,7 @@ def run_jobs(args, todo):
     results = {}
     passed = failed = skipped = 0
     t_all = time.monotonic()
-    times = load_times(args.run)
+    times = load_times(args.run, vmrig.Kernel(args.kver).debug)
     # Longest first, by the last run on this machine (unknown ones count
     # as long), so that no long scenario is left alone at the end.
     order = sorted(range(len(todo)),
@@ -1986,7 +2041,8 @@ def run_jobs(args, todo):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--kver')
-    ap.add_argument('--module', help="path to virtio_mem.ko, or 'distro'")
+    ap.add_argument('--module', help="path to virtio_mem.ko, 'distro', or "
+                    "'builtin' (a kernel with the driver built in)")
     ap.add_argument('--only', help='comma-separated scenario names')
     ap.add_argument('--tag', help='logs go to build/vmtest/<kver>-<tag> '
                     '(a module other than the one make builds)')
