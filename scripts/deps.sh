@@ -29,7 +29,7 @@ LINUX_SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 PKGS=(busybox-static cpio python3 sparse gcc libc6-dev make perl clang
       xz-utils kmod linux-source-6.12 gnuplot-nox libclang-rt-14-dev
       flex bison bc libelf-dev libssl-dev util-linux
-      dkms dh-dkms debhelper dpkg-dev fakeroot lintian git)
+      dkms dh-dkms debhelper dpkg-dev fakeroot lintian git patch)
 for k in "${KVERS[@]}"; do
 	PKGS+=("linux-headers-$k")
 done

@@ -2044,6 +2044,8 @@ def main():
     ap.add_argument('--module', help="path to virtio_mem.ko, 'distro', or "
                     "'builtin' (a kernel with the driver built in)")
     ap.add_argument('--only', help='comma-separated scenario names')
+    ap.add_argument('--except', dest='skip', metavar='NAMES',
+                    help='comma-separated scenario names to leave out')
     ap.add_argument('--tag', help='logs go to build/vmtest/<kver>-<tag> '
                     '(a module other than the one make builds)')
     ap.add_argument('--list', action='store_true')
@@ -2067,6 +2069,12 @@ def main():
         if unknown:
             ap.error('unknown scenario(s): %s' % ', '.join(sorted(unknown)))
         todo = [f for f in SCENARIOS if f.__name__ in names]
+    if args.skip:
+        names = args.skip.split(',')
+        unknown = set(names) - {f.__name__ for f in SCENARIOS}
+        if unknown:
+            ap.error('unknown scenario(s): %s' % ', '.join(sorted(unknown)))
+        todo = [f for f in todo if f.__name__ not in names]
 
     if args.tag is None and args.module == 'distro':
         args.tag = 'distro'
