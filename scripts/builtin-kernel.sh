@@ -56,7 +56,8 @@ cleanup() {
 trap cleanup EXIT
 SRC_TREE=$DEBUG_TREE "$HERE/kernel-series.sh" "$new/series"
 
-want=$({ echo "$debug_stamp"; cat "$new"/series/*.patch "$0"; } |
+want=$({ echo "$debug_stamp"; cat "$new"/series/*.patch "$0" \
+	   "$HERE/kernel-install.sh"; } |
        sha256sum | cut -d' ' -f1)
 if [ -f "$DIR/stamp" ] && [ "$(cat "$DIR/stamp")" = "$want" ] &&
    [ -f "$VMCACHE/$rel/root/.installed" ]; then
@@ -139,28 +140,14 @@ make -s -C "$TREE" olddefconfig >/dev/null
 grep -qx 'CONFIG_VIRTIO_MEM=y' "$TREE/.config" ||
 	{ log "CONFIG_VIRTIO_MEM=y did not stick"; exit 1; }
 
-log "building with $JOBS jobs (log: $DIR/build.log)"
-if ! make -C "$TREE" -j"$JOBS" bzImage modules >"$DIR/build.log" 2>&1; then
-	tail -n 40 "$DIR/build.log" >&2
-	log "build failed"
+# A build that fails must not leave a root the rig would boot.
+got=$("$HERE/kernel-install.sh" "$TREE" "$DIR/build.log")
+if [ "$got" != "$rel" ] ||
+   ! grep -q 'virtio_mem.ko$' "$TREE/modules.builtin"; then
+	rm -rf "$VMCACHE/$got/root"
+	log "built $got, expected $rel with virtio_mem in modules.builtin"
 	exit 1
 fi
-got=$(cat "$TREE/include/config/kernel.release")
-[ "$got" = "$rel" ] || { log "built $got, expected $rel"; exit 1; }
-
-root=$VMCACHE/$rel/root
-rm -rf "$root.tmp"
-mkdir -p "$root.tmp/boot"
-cp "$TREE/arch/x86/boot/bzImage" "$root.tmp/boot/vmlinuz-$rel"
-cp "$TREE/.config" "$root.tmp/boot/config-$rel"
-make -s -C "$TREE" INSTALL_MOD_PATH="$root.tmp" INSTALL_MOD_STRIP=1 \
-	modules_install >>"$DIR/build.log" 2>&1
-rm -f "$root.tmp/lib/modules/$rel/build" "$root.tmp/lib/modules/$rel/source"
-grep -q 'virtio_mem.ko$' "$root.tmp/lib/modules/$rel/modules.builtin" ||
-	{ log "virtio_mem is not in modules.builtin"; exit 1; }
-rm -rf "$root"
-mv "$root.tmp" "$root"
-touch "$root/.installed"
 echo "$want" >"$DIR/stamp"
 log "built $rel in $(( $(date +%s) - t0 )) s"
 echo "$rel"
