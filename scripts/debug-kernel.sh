@@ -16,7 +16,8 @@
 #
 # Takes 14-19 minutes on two cores the first time; afterwards, while the
 # tarball, the config fragment and this script stay as they are, well
-# under a second.
+# under a second. One build at a time: a second caller waits for the
+# first (make check starts one early, niced, beside the distro suites).
 
 set -euo pipefail
 
@@ -55,6 +56,16 @@ if [ "${1:-}" = --kver ]; then
 fi
 
 test -f "$SRC_TAR" || { log "$SRC_TAR missing: run make deps"; exit 1; }
+
+# make check starts a build in the background early; a second caller
+# waits for it here and then finds the result made.
+mkdir -p "$DIR"
+exec 9>"$DIR/lock"
+if ! flock -n 9; then
+	log "waiting for the build already under way"
+	flock 9
+fi
+
 want=$(stamp)
 if [ -f "$DIR/stamp" ] && [ "$(cat "$DIR/stamp")" = "$want" ] &&
    [ -f "$DIR/release" ] &&
