@@ -101,14 +101,16 @@ vmtest:
 # leave idle; check-debug then waits for it (scripts/debug-kernel.sh).
 # setsid gives it a process group to kill if a phase fails, and with it a
 # scheduler autogroup of its own, which would share the CPU equally with
-# the guests whatever its nice value: so the autogroup is niced too.
+# the guests whatever its nice value: so the autogroup is niced too,
+# from inside the new session (until setsid has run, the child is still
+# in make's autogroup, and niced it would slow everything else).
 check:
 	@scripts/phase.sh --reset
 	@scripts/phase.sh deps $(MAKE) --no-print-directory deps
 	@set -e; \
-	setsid nice -n 19 ionice -c 3 scripts/debug-kernel.sh \
+	setsid sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null; \
+		exec nice -n 19 ionice -c 3 scripts/debug-kernel.sh' \
 		>$(BUILD)/debug-kernel-early.log 2>&1 & bg=$$!; \
-	echo 19 >/proc/$$bg/autogroup 2>/dev/null || true; \
 	trap 'kill -- -$$bg 2>/dev/null || true' EXIT; \
 	scripts/phase.sh lint $(MAKE) --no-print-directory lint; \
 	scripts/phase.sh unit $(MAKE) --no-print-directory unit; \
