@@ -1906,6 +1906,13 @@ def run_scenario(args, fn, logdir):
             ctx.failures.append('console of %s has %d problem line(s), '
                                 'first: %s' % (vm.name, len(probs),
                                                probs[0][1].strip()))
+    # Passing runs print no notes; their timed steps show where a slow
+    # scenario spends its time all the same.
+    try:
+        with open(os.path.join(logdir, ctx.name + '.notes'), 'w') as f:
+            f.write('\n'.join(ctx.notes + ctx.failures) + '\n')
+    except OSError:
+        pass
     return ctx, skipped, time.monotonic() - t0
 
 
