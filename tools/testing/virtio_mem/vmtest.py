@@ -893,11 +893,13 @@ def unplug_idle_online(ctx):
 @scenario
 def unplug_workload(ctx):
     """A memfill workload holds ~45% of a 4 GiB guest (3G plugged; debug
-    tier 1.5G); the host asks for 0: unplug stops short (memory_pressure),
+    tier 512M); the host asks for 0: unplug stops short (memory_pressure),
     nothing is OOM-killed; the workload ends -> unplug goes on; then
     plugging works again."""
-    plug = ctx.sized(3 * GiB, 1536 * MiB)
-    vm = ctx.vm(devices=[MemDev('vm0', ctx.sized('4G', '2G'))],
+    # On the debug tier each page the unplug migrates costs about a
+    # millisecond: 1.5G took seven minutes there, 512M takes the path.
+    plug = ctx.sized(3 * GiB, 512 * MiB)
+    vm = ctx.vm(devices=[MemDev('vm0', ctx.sized('4G', '1G'))],
                 cmdline='memhp_default_state=online_movable')
     base_kb = vm.memtotal_kb()
     if not plug_to(ctx, vm, 'vm0', plug):
@@ -934,7 +936,7 @@ def unplug_workload(ctx):
                   '%s, status %s)' % (fmt_size(size), fmt_size(after), st2))
     except TimeoutError as e:
         ctx.check(False, 'after the workload: unplug went on (%s)' % e)
-    replug = plug * 2 // 3
+    replug = ctx.sized(2 * GiB, 256 * MiB)
     if plug_to(ctx, vm, 'vm0', replug):
         wait_memtotal(ctx, vm, base_kb + replug // 1024,
                       'replug %s' % fmt_size(replug))
@@ -1242,18 +1244,20 @@ def kdump(ctx):
     unplugged parts without touching them (host-side oracle), and the
     device gets nothing but STATE requests: a resize asked for meanwhile
     is left alone."""
-    vm = ctx.vm(devices=[MemDev('vm0', '2G')], boot_mem='1G', kexec=True,
+    vm = ctx.vm(devices=[MemDev('vm0', ctx.sized('2G', '1G'))],
+                boot_mem='1G', kexec=True,
                 cmdline='memhp_default_state=online_movable crashkernel=%s'
                 % ctx.sized('256M', '512M'))
     start, size = vm.region('vm0')
     # 902M: seven full memory blocks and one with a single subblock, so
-    # that 126M of added memory is unplugged and reads as a hole.
-    if not plug_to(ctx, vm, 'vm0', 902 * MiB):
+    # that 126M of added memory is unplugged and reads as a hole (debug
+    # tier: three full blocks, the dump being read page by page there).
+    if not plug_to(ctx, vm, 'vm0', ctx.sized(902, 386) * MiB):
         return
     out = vm.check('dumpcheck fill %d %d %d >/tmp/dc.out 2>&1 & '
                    'for i in $(seq 600); do grep -q stamped /tmp/dc.out '
                    '&& break; sleep 0.2; done; cat /tmp/dc.out' %
-                   (ctx.sized(600, 300), start, size), timeout=180)
+                   (ctx.sized(600, 150), start, size), timeout=180)
     m = re.search(r'stamped (\d+) in_region (\d+)', out)
     ctx.check(m and int(m.group(2)) > 0, 'pages stamped in the device '
               'region before the crash', out)
@@ -1270,7 +1274,8 @@ def kdump(ctx):
     ctx.check(rc == 0, 'our module took the device in the crash kernel',
               vm.console()[-2000:])
     trace_on(vm)
-    vm.set_requested('vm0', 1536 * MiB)
+    resize = ctx.sized(1536, 768) * MiB
+    vm.set_requested('vm0', resize)
     out = vm.check('dumpcheck scan %d %d' % (start, size), timeout=600)
     m = re.search(r'dumped (\d+) own (\d+) zero (\d+) other (\d+)', out)
     ctx.check(m, 'dumpcheck scan read /proc/vmcore', out)
@@ -1287,7 +1292,7 @@ def kdump(ctx):
               'memory (host-side oracle)', vm.oracle_seen)
     ctx.check(vm.plugged('vm0') == plugged, 'plugged size unchanged in the '
               'crash kernel, requested %s ignored (%s plugged)'
-              % (fmt_size(1536 * MiB), fmt_size(vm.plugged('vm0'))))
+              % (fmt_size(resize), fmt_size(vm.plugged('vm0'))))
     tr = vm.check('grep virtio_mem_request_send /sys/kernel/tracing/trace '
                   '| grep -c . ; grep virtio_mem_request_send '
                   '/sys/kernel/tracing/trace | grep -v " state " | head -3 '
