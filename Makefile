@@ -97,15 +97,13 @@ vmtest:
 
 # Each phase says how long it and those before it took (scripts/phase.sh).
 # The debug kernel (14-19 minutes the first time) is built in the
-# background at the lowest priority from the start, on the CPU the guests
-# leave idle; the debug-kernel phase waits for it to end (a lock in
-# scripts/debug-kernel.sh), or builds it again if it failed
-# ($(BUILD)/debug-kernel-early.log says why).
-# setsid gives it a process group to kill if a phase fails, and with it a
-# scheduler autogroup of its own, which would share the CPU equally with
-# the guests whatever its nice value: so the autogroup is niced too,
-# from inside the new session (until setsid has run, the child is still
-# in make's autogroup, and niced it would slow everything else).
+# background from the start, on the CPU the guests leave idle. The
+# debug-kernel phase waits for it (a lock in scripts/debug-kernel.sh), or
+# builds it again if it failed ($(BUILD)/debug-kernel-early.log).
+# setsid gives the build a process group, killed if a phase fails, and a
+# scheduler autogroup of its own. Nice ranks only inside an autogroup, so
+# the new session nices its autogroup itself: from here, before setsid
+# has run, that would be make's own.
 check:
 	@scripts/phase.sh --reset
 	@scripts/phase.sh deps $(MAKE) --no-print-directory deps

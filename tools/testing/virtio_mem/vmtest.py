@@ -602,7 +602,10 @@ def dbg_map(vm, dev_id):
     return m
 
 
-def wait_settled(ctx, vm, dev_id, timeout=120, quiet=5.0):
+QUIET_S = 5.0           # wait_settled: no movement this long ends a stall
+
+
+def wait_settled(ctx, vm, dev_id, timeout=120, quiet=QUIET_S):
     """Wait until the device is at its requested size, or its size has not
     moved for @quiet s while status names a reason to stop; @quiet None:
     only the requested size ends the wait before @timeout (where stopping
@@ -900,8 +903,9 @@ def unplug_workload(ctx):
     tier 512M); the host asks for 0: unplug stops short (memory_pressure),
     nothing is OOM-killed; the workload ends -> unplug goes on; then
     plugging works again."""
-    # On the debug tier each page the unplug migrates costs about a
-    # millisecond: 1.5G took seven minutes there, 512M takes the path.
+    # On the debug tier the fill before the unplug and the migration in
+    # it cost about as much per page: with 1.5G plugged the scenario took
+    # ten minutes there; 512M takes the same path.
     plug = ctx.sized(3 * GiB, 512 * MiB)
     vm = ctx.vm(devices=[MemDev('vm0', ctx.sized('4G', '1G'))],
                 cmdline='memhp_default_state=online_movable')
@@ -1759,7 +1763,8 @@ def bbm_sizes(ctx, cmdline, zone):
             # In ZONE_MOVABLE every step must be reached: a stall there
             # (seen on the debug tier for a 1G big block) is waited out.
             got, st = wait_settled(ctx, vm, d.id, timeout=120,
-                                   quiet=None if zone == 'Movable' else 5.0)
+                                   quiet=None if zone == 'Movable'
+                                   else QUIET_S)
             what = '%s at %s' % (d.id, fmt_size(s))
             if got != s and s < 4 * GiB and zone == 'Normal' and \
                     st == 'unmovable':
