@@ -126,6 +126,7 @@ struct virtio_mem {
 		atomic64_t plugged_bytes;
 		atomic64_t unplugged_bytes;
 		atomic64_t fake_offline_failures;
+		atomic64_t offline_timeouts;
 		atomic64_t retries;
 	} stats;
 

@@ -237,8 +237,11 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 		    atomic_read(&vm->config_changed))
 			left = 0;
 	}
-	if (!left && !completion_done(&o.done))
+	if (!left && !completion_done(&o.done)) {
+		if (!atomic_read(&vm->config_changed))
+			atomic64_inc(&vm->stats.offline_timeouts);
 		send_sig(SIGKILL, t, 1);
+	}
 	/* This wait is bounded: offlining checks for signals each round. */
 	wait_for_completion(&o.done);
 	put_task_struct(t);

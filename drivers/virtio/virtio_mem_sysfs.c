@@ -47,6 +47,8 @@ VIRTIO_MEM_ATTR_U64(bytes_unplugged,
 		    atomic64_read(&vm->stats.unplugged_bytes));
 VIRTIO_MEM_ATTR_U64(fake_offline_failures,
 		    atomic64_read(&vm->stats.fake_offline_failures));
+VIRTIO_MEM_ATTR_U64(offline_timeouts,
+		    atomic64_read(&vm->stats.offline_timeouts));
 VIRTIO_MEM_ATTR_U64(retries, atomic64_read(&vm->stats.retries));
 
 static ssize_t node_show(struct device *dev, struct device_attribute *attr,
@@ -180,6 +182,7 @@ static struct attribute *virtio_mem_attrs[] = {
 	&dev_attr_bytes_plugged.attr,
 	&dev_attr_bytes_unplugged.attr,
 	&dev_attr_fake_offline_failures.attr,
+	&dev_attr_offline_timeouts.attr,
 	&dev_attr_retries.attr,
 	NULL,
 };

@@ -1054,6 +1054,7 @@ def unplug_pinned(ctx):
     ctx.check(0 < size < 1 * GiB and st == 'unmovable',
               'unplug to 0 stops short with status unmovable (at %s, %s)'
               % (fmt_size(size), st))
+    check_no_offline_timeouts(ctx, vm, 'vm0')
     dm = check_map_vs_memory(ctx, vm, 'vm0', 'pinned')
     ctx.note('map: %s' % {k: v[:3] for k, v in dm.items()
                           if v[0] != 'unused'})
@@ -1139,6 +1140,14 @@ def unbind_while_toggling(ctx):
               vm.oracle_seen)
 
 
+def check_no_offline_timeouts(ctx, vm, dev_id):
+    """The driver saw the pinned pages and never started an offline that
+    could only run out of time (and hold the hotplug locks that long)."""
+    n = sysfs_get(vm, dev_id, 'offline_timeouts')
+    ctx.check(n == 0, 'no offline of a pinned block ran out of time '
+              '(offline_timeouts %s)' % n)
+
+
 def reload_adopt(ctx, block, size):
     """Plug @size in ZONE_NORMAL with 256M pinned by io_uring, rmmod (the
     pinned blocks stay), insmod: the new instance adopts what was left,
@@ -1171,6 +1180,7 @@ def reload_adopt(ctx, block, size):
     pinned, st = wait_settled(ctx, vm, 'vm0', timeout=300, quiet=10.0)
     ctx.check(pinned > 0 and st == 'unmovable', 'shrink to 0 stops short '
               'while pinned (at %s, %s)' % (fmt_size(pinned), st))
+    check_no_offline_timeouts(ctx, vm, 'vm0')
     vm.check('kill $(cat /tmp/pin.pid); sleep 1')
     vm.set_requested('vm0', 0)
     vm.set_requested('vm0', vmrig.parse_size(block))
