@@ -20,6 +20,48 @@
 #include "virtio_mem.h"
 #include "virtio_mem_compat.h"
 
+/*
+ * Does a page in this range look pinned long-term (io_uring registered
+ * buffers, VFIO, RDMA)? Such a page looks movable but never moves: both
+ * offlining and alloc_contig_range() would spend their whole effort on
+ * it, and offlining would never end. Only online sections are looked at:
+ * the memmap of offline memory may be poisoned. A reference is held while
+ * the folio is looked at, so that it cannot be freed or split under us.
+ * A page mapped more than GUP_PIN_COUNTING_BIAS times looks pinned too;
+ * it is only tried later, by the subblock.
+ */
+static bool virtio_mem_mm_range_pinned(unsigned long pfn,
+				       unsigned long nr_pages)
+{
+	const unsigned long end = pfn + nr_pages;
+	struct folio *folio;
+	struct page *page;
+	bool pinned;
+
+	for (; pfn < end; pfn++) {
+		page = pfn_to_online_page(pfn);
+		if (!page) {
+			pfn = ALIGN_DOWN(pfn, PAGES_PER_SECTION) +
+			      PAGES_PER_SECTION - 1;
+			continue;
+		}
+		folio = page_folio(page);
+		if (!folio_try_get(folio))
+			continue;
+		pinned = false;
+		if (page_folio(page) == folio) {
+			pinned = folio_maybe_dma_pinned(folio);
+			pfn = max(pfn, folio_pfn(folio) +
+				       folio_nr_pages(folio) - 1);
+		}
+		folio_put(folio);
+		if (pinned)
+			return true;
+		cond_resched();
+	}
+	return false;
+}
+
 /**
  * virtio_mem_mm_fake_offline() - take online pages away from Linux
  * @pfn: first page, subblock aligned
@@ -35,6 +77,8 @@ int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
 	unsigned long i;
 	int rc;
 
+	if (virtio_mem_mm_range_pinned(pfn, nr_pages))
+		return -EBUSY;
 	rc = alloc_contig_range(pfn, pfn + nr_pages, MIGRATE_MOVABLE,
 				GFP_KERNEL | __GFP_NOWARN);
 	if (rc)
@@ -164,14 +208,20 @@ int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 /*
  * Offlining migrates until nothing is left to migrate, and retries without
  * end a page that looks movable but never moves (one pinned long-term by
- * io_uring, VFIO or RDMA), holding the memory hotplug locks. It does stop
- * on a signal, which a kernel thread gets only when it allows one: so it
- * runs in a thread of its own that gets SIGKILL when its time is up.
- * The time is generous for migration under emulation and ends only what
- * would not end otherwise.
+ * io_uring, VFIO or RDMA), holding the memory hotplug locks. So a range
+ * where a page looks pinned is not offlined at all. For a page that gets
+ * pinned meanwhile, or never moves for another reason: offlining stops on
+ * a signal, which a kernel thread gets only when it allows one, so it runs
+ * in a thread of its own that gets SIGKILL when its time is up. The time
+ * is generous for migration under emulation and ends only what would not
+ * end otherwise. Offlining sees the signal only between two migration
+ * passes over the range, and one pass over a block of pinned pages can
+ * take minutes on a debug kernel under emulation: the wait for it wakes
+ * up now and then, so that it is not taken for a hung task.
  */
 #define VIRTIO_MEM_MM_OFFLINE_MB_MS	15000
 #define VIRTIO_MEM_MM_OFFLINE_MAX_MS	60000
+#define VIRTIO_MEM_MM_OFFLINE_KILL_WARN_S	30
 
 struct virtio_mem_mm_offliner {
 	u64 addr;
@@ -203,8 +253,9 @@ static int virtio_mem_mm_offliner_fn(void *arg)
  *
  * Context: the worker or remove, without vm->hotplug_mutex.
  *
- * Return: 0; -EINTR when it took too long or the config changed; else the
- * errno of offline_and_remove_memory() or of starting the thread.
+ * Return: 0; -EBUSY when a page looks pinned; -EINTR when it took too long
+ * or the config changed; else the errno of offline_and_remove_memory() or
+ * of starting the thread.
  */
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size)
@@ -219,9 +270,16 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 		.size = size,
 	};
 	struct task_struct *t;
+	unsigned int waited;
 
 	lockdep_assert_not_held(&vm->hotplug_mutex);
 
+	if (virtio_mem_mm_range_pinned(PHYS_PFN(addr), PHYS_PFN(size))) {
+		dev_dbg(&vm->vdev->dev,
+			"not offlining 0x%llx-0x%llx: a page in it is pinned\n",
+			addr, addr + size - 1);
+		return -EBUSY;
+	}
 	init_completion(&o.done);
 	t = kthread_create(virtio_mem_mm_offliner_fn, &o, "virtio_mem_offline");
 	if (IS_ERR(t))
@@ -242,8 +300,12 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 			atomic64_inc(&vm->stats.offline_timeouts);
 		send_sig(SIGKILL, t, 1);
 	}
-	/* This wait is bounded: offlining checks for signals each round. */
-	wait_for_completion(&o.done);
+	/* Bounded: offlining checks for signals after each migration pass. */
+	for (waited = 0; !wait_for_completion_timeout(&o.done, HZ); waited++)
+		if (waited == VIRTIO_MEM_MM_OFFLINE_KILL_WARN_S)
+			dev_warn(&vm->vdev->dev,
+				 "offlining 0x%llx-0x%llx still migrating %u s after it was stopped\n",
+				 addr, addr + size - 1, waited);
 	put_task_struct(t);
 	if (o.rc == -EINTR)
 		dev_dbg(&vm->vdev->dev,
