@@ -583,6 +583,13 @@ def status(vm, dev_id):
     return sysfs_get(vm, dev_id, 'status')
 
 
+def status_retries(vm, dev_id):
+    """(status, retries) of @dev_id, in one guest command."""
+    out = vm.check('cd %s && read -r s <status && read -r r <retries && '
+                   'echo "$s $r"' % sysdir(vm, dev_id)).split()
+    return out[0], int(out[1])
+
+
 def dbg_map(vm, dev_id):
     """Parsed debugfs block map: {'memory<N>'|'bb<N>': (state, plugged,
     sbs, extra)}."""
@@ -603,6 +610,7 @@ def dbg_map(vm, dev_id):
 
 
 QUIET_S = 5.0           # wait_settled: no movement this long ends a stall
+SETTLED_RETRIES = 2     # ... once the driver also retried this often
 
 
 def wait_settled(ctx, vm, dev_id, timeout=120, quiet=QUIET_S):
@@ -613,24 +621,31 @@ def wait_settled(ctx, vm, dev_id, timeout=120, quiet=QUIET_S):
     end). Returns (plugged, status)."""
     req = vm.requested(dev_id)
     last, since = vm.plugged(dev_id), time.monotonic()
+    retried = None
     timeout *= vm.slow
     # The driver retries a stalled unplug after a pause, and on the debug
     # tier a page in flight stays in flight longer: a 1G big block in
-    # ZONE_MOVABLE was seen to stall there for 6 s, then go.
-    if quiet is not None:
-        quiet *= vm.slow
+    # ZONE_MOVABLE was seen to stall there for 6 s, then go. So a stall
+    # ends the wait after @quiet s there too, but only once the driver has
+    # retried SETTLED_RETRIES times without moving (it retries at its own
+    # pace, slower on that tier); else after @quiet s times the tier's
+    # slowness, for the stalls it does not retry.
+    slow_quiet = quiet * vm.slow if quiet is not None else None
     deadline = since + timeout
     while True:
         vm.alive()
         cur = vm.plugged(dev_id)
-        st = status(vm, dev_id)
+        st, retries = status_retries(vm, dev_id)
         if cur == req and st not in ('working',):
             return cur, st
-        if cur != last:
-            last, since = cur, time.monotonic()
-        elif quiet is not None and time.monotonic() - since >= quiet and \
-                st in STALL_WORDS:
-            return cur, st
+        if cur != last or retried is None:
+            last, since, retried = cur, time.monotonic(), retries
+        elif quiet is not None and st in STALL_WORDS:
+            still = time.monotonic() - since
+            if still >= slow_quiet or (
+                    still >= quiet and
+                    retries - retried >= SETTLED_RETRIES):
+                return cur, st
         if time.monotonic() > deadline:
             ctx.note('%s: not settled after %ss: %s of %s, status %s'
                      % (dev_id, timeout, fmt_size(cur), fmt_size(req), st))
