@@ -104,4 +104,26 @@ static inline bool virtio_mem_compat_memmap_on_memory(void)
 }
 #endif
 
+/*
+ * The mapcount of a small folio. By 6.12, folio_mapcount() is inline and
+ * answers 0 for a typed page (page tables), whose mapcount field holds the
+ * type. In 6.1 it is out of line and not exported; page_mapcount() is
+ * inline there but reads the type of a typed page as a mapcount. The
+ * change landed between the two; 6.12 is the first supported kernel with
+ * it, so that is the cutoff here.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline int virtio_mem_compat_small_mapcount(struct folio *folio)
+{
+	if (page_has_type(&folio->page))
+		return 0;
+	return max(page_mapcount(&folio->page), 0);
+}
+#else
+static inline int virtio_mem_compat_small_mapcount(struct folio *folio)
+{
+	return folio_mapcount(folio);
+}
+#endif
+
 #endif /* _VIRTIO_MEM_COMPAT_H */

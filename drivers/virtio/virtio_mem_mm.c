@@ -21,14 +21,32 @@
 #include "virtio_mem_compat.h"
 
 /*
+ * Is @folio pinned (pin_user_pages())? Each pin of a small folio adds
+ * GUP_PIN_COUNTING_BIAS to its reference count, and so does every 1024
+ * mappings of it: unlike folio_maybe_dma_pinned(), leave the mappings out,
+ * so that a page shared by a thousand processes is not taken for pinned.
+ * The caller holds one reference itself.
+ */
+static bool virtio_mem_mm_folio_pinned(struct folio *folio)
+{
+	if (folio_test_large(folio))
+		return folio_maybe_dma_pinned(folio);
+	return folio_ref_count(folio) -
+	       virtio_mem_compat_small_mapcount(folio) > GUP_PIN_COUNTING_BIAS;
+}
+
+/*
  * Does a page in this range look pinned long-term (io_uring registered
  * buffers, VFIO, RDMA)? Such a page looks movable but never moves: both
  * offlining and alloc_contig_range() would spend their whole effort on
- * it, and offlining would never end. Only online sections are looked at:
- * the memmap of offline memory may be poisoned. A reference is held while
- * the folio is looked at, so that it cannot be freed or split under us.
- * A page mapped more than GUP_PIN_COUNTING_BIAS times looks pinned too;
- * it is only tried later, by the subblock.
+ * it, and offlining would go on until its time is up. Only online sections
+ * are looked at, as the memmap of offline memory may be poisoned; our own
+ * fake-offline pages are never pinned, and their reference is the memory
+ * notifier's to drop. A reference is held while a folio is looked at, so
+ * that it cannot be freed or split under us.
+ *
+ * Must be called with vm->hotplug_mutex held and the range's memory
+ * blocks not being onlined or offlined (virtio_mem_mm_busy()).
  */
 static bool virtio_mem_mm_range_pinned(unsigned long pfn,
 				       unsigned long nr_pages)
@@ -39,25 +57,28 @@ static bool virtio_mem_mm_range_pinned(unsigned long pfn,
 	bool pinned;
 
 	for (; pfn < end; pfn++) {
+		if (!(pfn & (pageblock_nr_pages - 1)))
+			cond_resched();
 		page = pfn_to_online_page(pfn);
 		if (!page) {
 			pfn = ALIGN_DOWN(pfn, PAGES_PER_SECTION) +
 			      PAGES_PER_SECTION - 1;
 			continue;
 		}
+		if (PageOffline(page))
+			continue;
 		folio = page_folio(page);
 		if (!folio_try_get(folio))
 			continue;
 		pinned = false;
 		if (page_folio(page) == folio) {
-			pinned = folio_maybe_dma_pinned(folio);
+			pinned = virtio_mem_mm_folio_pinned(folio);
 			pfn = max(pfn, folio_pfn(folio) +
 				       folio_nr_pages(folio) - 1);
 		}
 		folio_put(folio);
 		if (pinned)
 			return true;
-		cond_resched();
 	}
 	return false;
 }
@@ -70,7 +91,11 @@ static bool virtio_mem_mm_range_pinned(unsigned long pfn,
  * Migrates whatever uses the range, then keeps the pages as fake offline:
  * ours, PageOffline, not counted as managed memory.
  *
- * Return: 0, -ENOMEM, or -EBUSY when something could not be migrated.
+ * Context: vm->hotplug_mutex held, the range's memory block not being
+ * onlined or offlined (virtio_mem_take()).
+ *
+ * Return: 0, -ENOMEM, or -EBUSY when a page looks pinned or something
+ * could not be migrated.
  */
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages)
 {
@@ -271,10 +296,18 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 	};
 	struct task_struct *t;
 	unsigned int waited;
+	bool pinned;
 
 	lockdep_assert_not_held(&vm->hotplug_mutex);
 
-	if (virtio_mem_mm_range_pinned(PHYS_PFN(addr), PHYS_PFN(size))) {
+	/* A block that user space toggles right now is offlined as it is. */
+	mutex_lock(&vm->hotplug_mutex);
+	pinned = !virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo,
+								   addr),
+				     nr_mbs) &&
+		 virtio_mem_mm_range_pinned(PHYS_PFN(addr), PHYS_PFN(size));
+	mutex_unlock(&vm->hotplug_mutex);
+	if (pinned) {
 		dev_dbg(&vm->vdev->dev,
 			"not offlining 0x%llx-0x%llx: a page in it is pinned\n",
 			addr, addr + size - 1);
@@ -301,11 +334,12 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 		send_sig(SIGKILL, t, 1);
 	}
 	/* Bounded: offlining checks for signals after each migration pass. */
-	for (waited = 0; !wait_for_completion_timeout(&o.done, HZ); waited++)
+	for (waited = 1; !wait_for_completion_timeout(&o.done, HZ); waited++) {
 		if (waited == VIRTIO_MEM_MM_OFFLINE_KILL_WARN_S)
 			dev_warn(&vm->vdev->dev,
 				 "offlining 0x%llx-0x%llx still migrating %u s after it was stopped\n",
 				 addr, addr + size - 1, waited);
+	}
 	put_task_struct(t);
 	if (o.rc == -EINTR)
 		dev_dbg(&vm->vdev->dev,

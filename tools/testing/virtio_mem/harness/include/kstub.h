@@ -274,6 +274,10 @@ static inline bool page_ref_dec_and_test(struct page *page)
 
 void dump_page(struct page *page, const char *reason);
 
+/* Folios: named by virtio_mem_compat.h only, called from virtio_mem_mm.c. */
+struct folio;
+int folio_mapcount(struct folio *folio);
+
 /* page_offline_begin()/end() pair up; the model checks that. */
 extern int kstub_page_offline_depth;
 void page_offline_begin(void);
