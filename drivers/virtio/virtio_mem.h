@@ -220,6 +220,8 @@ void virtio_mem_mm_hold_end(struct virtio_mem *vm);
 void virtio_mem_mm_hold_make_room(struct virtio_mem *vm);
 bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
 			unsigned long nr);
+void virtio_mem_mm_wait_idle(struct virtio_mem *vm, unsigned long mb_id,
+			     unsigned long nr);
 void virtio_mem_mm_quiesce(struct virtio_mem *vm);
 void virtio_mem_mm_remove_own(struct virtio_mem *vm, bool own);
 

@@ -290,9 +290,18 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 			return outcome;
 		rc = virtio_mem_mm_offline_and_remove_range(vm, addr,
 							    vm->geo.bb_size);
-		/* Whatever stopped offlining, the memory did not go. */
+		/*
+		 * Whatever stopped offlining, the memory did not go. User
+		 * space may have begun onlining or offlining part of it
+		 * meanwhile: that ends first, so that the callback and the
+		 * notifier see one state of the big block throughout.
+		 */
 		if (rc) {
 			mutex_lock(&vm->hotplug_mutex);
+			virtio_mem_mm_wait_idle(vm,
+						virtio_mem_addr_to_mb_id(&vm->geo,
+									 addr),
+						virtio_mem_bbm_mbs(vm));
 			virtio_mem_bbm_rollback(vm, bb_id,
 						virtio_mem_bbm_mbs(vm));
 			mutex_unlock(&vm->hotplug_mutex);

@@ -599,6 +599,39 @@ bool virtio_mem_mm_busy(struct virtio_mem *vm, unsigned long mb_id,
 }
 
 /**
+ * virtio_mem_mm_wait_idle() - wait until core-mm is done with some blocks
+ * @vm: the device
+ * @mb_id: the first memory block
+ * @nr: number of memory blocks
+ *
+ * For the worker, which must leave a block alone while user space onlines
+ * or offlines it (see virtio_mem_mm_busy()). Onlining or offlining memory
+ * that is all fake offline ends quickly; says so every half minute
+ * meanwhile.
+ *
+ * Must be called with vm->hotplug_mutex held; drops it while it waits.
+ */
+void virtio_mem_mm_wait_idle(struct virtio_mem *vm, unsigned long mb_id,
+			     unsigned long nr)
+{
+	unsigned long busy;
+
+	lockdep_assert_held(&vm->hotplug_mutex);
+
+	while (virtio_mem_mm_busy(vm, mb_id, nr)) {
+		busy = vm->hotplug_mb;
+		mutex_unlock(&vm->hotplug_mutex);
+		if (!wait_event_timeout(vm->hotplug_done,
+					READ_ONCE(vm->hotplug_mb) != busy,
+					30 * HZ))
+			dev_info(&vm->vdev->dev,
+				 "waiting for memory block %lu to finish going online or offline\n",
+				 busy);
+		mutex_lock(&vm->hotplug_mutex);
+	}
+}
+
+/**
  * virtio_mem_mm_quiesce() - refuse new transitions, wait for the current one
  * @vm: the device, with vm->removing set
  *

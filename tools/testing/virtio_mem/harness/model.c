@@ -1144,6 +1144,21 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 			return -EINVAL;
 		}
 	}
+	if (h->mm.remove_fail_user_offline_inflight) {
+		unsigned int pct = h->mm.inflight_pct;
+
+		h->mm.remove_fail_user_offline_inflight = false;
+		for (i = 0; i < nr && !vmh_mb(h, first + i)->online; i++)
+			;
+		h->mm.inflight_pct = 100;
+		if (i == nr || vmh_user_offline(h, first + i) ||
+		    !h->mm.inflight)
+			vmh_fail(h, "harness: user space could not begin offlining a block of 0x%llx+0x%llx",
+				 (unsigned long long)addr,
+				 (unsigned long long)size);
+		h->mm.inflight_pct = pct;
+		return -EBUSY;
+	}
 	for (i = 0; i < nr; i++) {
 		mb = vmh_mb(h, first + i);
 		was_movable[i] = mb->movable;

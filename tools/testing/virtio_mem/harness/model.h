@@ -112,6 +112,11 @@ struct vmh_mm {
 	 * block right after (bug 6 of the checkers' issue).
 	 */
 	bool sweep_fail_user_offline;
+	/*
+	 * The next offline_and_remove fails while user space is half way
+	 * through offlining the first online block of the range.
+	 */
+	bool remove_fail_user_offline_inflight;
 	unsigned int user_pct;	/* user space acts while a request is out */
 	unsigned long nr_adds, nr_add_fails, nr_onlines, nr_offlines;
 	unsigned long nr_fake_online_sbs, nr_fake_offline_sbs;

@@ -414,6 +414,36 @@ static bool sbm_failed_sweep_rereads_state(void)
 	return teardown();
 }
 
+/*
+ * Big Block Mode, 256 MiB big blocks (two memory blocks each), 256 MiB
+ * plugged movable, host asks for 0. Offlining the emptied big block fails
+ * while user space is half way through offlining one of its memory blocks
+ * (core-mm sent MEM_GOING_OFFLINE, which dropped the references of its
+ * fake-offline pages):
+ *   expect the driver to leave that block alone until core-mm is done
+ *   with it (vm->hotplug_mb), then roll back: no page freed twice, the
+ *   model consistent, and the big block unplugged on a later pass.
+ */
+static bool bbm_failed_offline_waits_for_user_offline(void)
+{
+	struct vmh_params p;
+
+	params(&p);
+	p.block_size = 256 * MiB;
+	EXPECT(setup(&p), "setup");
+	EXPECT(H.vm.geo.bbm && H.vm.geo.bb_size == 256 * MiB, "bbm, 256 MiB");
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	H.mm.remove_fail_user_offline_inflight = true;
+	vmh_host_resize(&H, 0);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(!H.mm.remove_fail_user_offline_inflight, "no offline was tried");
+	EXPECT_MODEL();
+	EXPECT(vmh_dev_plugged(&H) == 0, "expect 0 plugged, got %llu MiB",
+	       (unsigned long long)vmh_dev_plugged(&H) >> 20);
+	return teardown();
+}
+
 /* unplug_online off: online memory stays; the worker says why. */
 static bool sbm_unplug_online_off_keeps_online_memory(void)
 {
@@ -603,6 +633,8 @@ const struct vmu_case vmu_sbm_cases[] = {
 	  sbm_broken_device_remove_takes_offline_blocks },
 	{ "sbm: a failed sweep looks at the block again (user space offlined it)",
 	  sbm_failed_sweep_rereads_state },
+	{ "bbm: a failed offline waits for user space's offline to end",
+	  bbm_failed_offline_waits_for_user_offline },
 	{ "sbm: unplug_online off keeps online memory",
 	  sbm_unplug_online_off_keeps_online_memory },
 	{ "sbm: OOM guard stops unplug", sbm_oom_guard_stops_unplug },
