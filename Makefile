@@ -48,10 +48,12 @@ export CONFIG_VIRTIO_MEM := m
 
 all: modules
 
+# The VM tier's test modules are built beside the driver, never by DKMS.
 modules:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 CONFIG_VIRTIO_MEM_TEST=m modules
 	mkdir -p $(BUILD)/$(KVER)
 	cp drivers/virtio/virtio_mem.ko $(BUILD)/$(KVER)/virtio_mem.ko
+	cp tools/testing/virtio_mem/kmod/virtio_mem_test_*.ko $(BUILD)/$(KVER)/
 
 # Build for each supported kernel in turn, failing on any compiler warning.
 modules-all:
@@ -69,6 +71,8 @@ modules-all:
 clean-tree:
 	mkdir -p $(BUILD)
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/drivers/virtio clean >/dev/null
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/tools/testing/virtio_mem/kmod \
+		clean >/dev/null
 	rm -f Module.symvers modules.order .module-common.o .*.cmd
 
 clean: clean-tree

@@ -19,7 +19,8 @@ fail=0
 
 shopt -s nullglob
 files=(drivers/virtio/*.[ch] include/uapi/linux/virtio_mem.h \
-       include/trace/events/virtio_mem*.h)
+       include/trace/events/virtio_mem*.h \
+       tools/testing/virtio_mem/kmod/*.c)
 shopt -u nullglob
 
 if [ "${#files[@]}" -eq 0 ]; then

@@ -25,6 +25,7 @@ example "memfill 512 >/tmp/mf.log 2>&1 &"), or it mixes into the channel.
 """
 
 import base64
+import glob
 import hashlib
 import json
 import lzma
@@ -479,6 +480,12 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
         cp.file('lib/vmrig/%s.ko' % m, kernel.module_bytes(m))
     if mod_data:
         cp.file('lib/vmrig/test/virtio_mem.ko', mod_data)
+        # The test modules make builds beside it (tools/testing/
+        # virtio_mem/kmod), for the scenarios that need one.
+        for t in sorted(glob.glob(os.path.join(os.path.dirname(module),
+                                               'virtio_mem_test_*.ko'))):
+            cp.file('lib/vmrig/test/' + os.path.basename(t),
+                    read_module(t))
     if extra_modules:
         cp.dir('lib/vmrig/extra')
         for m in kernel.load_order(extra_modules):

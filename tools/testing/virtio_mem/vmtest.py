@@ -1238,6 +1238,46 @@ def reload_adopts_bbm(ctx):
 
 
 @scenario
+def adopt_probe_fails(ctx):
+    """ZONE_NORMAL, 256 MiB pinned: rmmod leaves the pinned blocks; a test
+    module holds the online_page callback, so the next insmod adopts the
+    blocks and then fails; that failed probe leaves the region reserved,
+    so the insmod after it (callback free again) adopts the blocks too,
+    with no UNPLUG_ALL under online memory."""
+    ctx.need_module('insmod of the callback-holding test module')
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')],
+                cmdline='memhp_default_state=online')
+    if not plug_to(ctx, vm, 'vm0', 1 * GiB):
+        return
+    start_pinmem(vm, 256)
+    rc, out = driver_unload(ctx, vm, timeout=300)
+    ctx.check(rc == 0, 'rmmod with the pins held', out)
+    left = vm.plugged('vm0')
+    ctx.check(0 < left < 1 * GiB, 'rmmod left %s plugged' % fmt_size(left))
+    rc, out = vm.run('insmod /lib/vmrig/test/virtio_mem_test_callback.ko && '
+                     'insmod /lib/vmrig/test/virtio_mem.ko; '
+                     'dmesg | grep "another driver owns the online_page"')
+    ctx.check(rc == 0, 'probe fails while the callback is taken', out)
+    rc, out = vm.run('grep "System RAM (virtio_mem)" /proc/iomem')
+    ctx.check(rc == 0, 'the memory left stays in /proc/iomem after the '
+              'failed probe', out)
+    # The failed probe said "adopted" too: only what comes next counts.
+    rc, out = vm.run('dmesg -c >/dev/null; rmmod virtio_mem_test_callback && '
+                     'rmmod virtio_mem && '
+                     'insmod /lib/vmrig/test/virtio_mem.ko && '
+                     'dmesg | grep "virtio_mem.*adopted %d MiB"'
+                     % (left // MiB))
+    ctx.check(rc == 0, 'the next insmod adopts the %s left'
+              % fmt_size(left), out)
+    rc, out = vm.run('dmesg | grep "virtio_mem.*memory left from before"')
+    ctx.check(rc != 0, 'no UNPLUG_ALL', out)
+    vm._vmt_sysdirs = None
+    check_map_vs_memory(ctx, vm, 'vm0', 'adopted after a failed probe')
+    vm.check('kill $(cat /tmp/pin.pid); sleep 1; memfill -o 100 >/dev/null')
+    ctx.check(not vm.oracle(), 'no unplugged memory touched', vm.oracle_seen)
+
+
+@scenario
 def oracle_selfcheck(ctx):
     """The host-side oracle can fail: 130M plugged and touched by memfill
     leaves it quiet; the host writing into an unplugged part of the backend
