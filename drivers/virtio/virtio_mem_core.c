@@ -578,6 +578,40 @@ static int virtio_mem_claim_region(struct virtio_mem *vm, bool *ready)
 	return rc;
 }
 
+/* Blocks (SBM) or big blocks (BBM) still added to Linux. */
+static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
+{
+	if (vm->geo.bbm)
+		return vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] +
+		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE];
+	return vm->sbm.next_mb_id - vm->sbm.first_mb_id -
+	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED] -
+	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
+}
+
+/*
+ * Undo virtio_mem_claim_region() for a probe that fails after it. Memory
+ * adopted from an earlier instance is still added and online, its
+ * unplugged parts fake offline: as remove does with memory Linux would
+ * not give up, leave the region reserved, so that the next instance
+ * takes that memory over instead of unplugging it under Linux.
+ */
+static void virtio_mem_release_region(struct virtio_mem *vm)
+{
+	unsigned long left;
+
+	mutex_lock(&vm->hotplug_mutex);
+	left = virtio_mem_nr_added(vm);
+	mutex_unlock(&vm->hotplug_mutex);
+	if (left) {
+		dev_warn(&vm->vdev->dev,
+			 "%lu %s adopted stay plugged; the device region stays reserved for the next instance of this driver\n",
+			 left, vm->geo.bbm ? "big blocks" : "memory blocks");
+		return;
+	}
+	virtio_mem_delete_resource(vm);
+}
+
 /*
  * The memory group and the resource name that every add of our memory
  * passes. The group's unit is what we add at once, so that the online
@@ -722,25 +756,17 @@ out_mm_unregister:
 out_unregister_group:
 	virtio_mem_unregister_group(vm);
 out_delete_resource:
-	virtio_mem_delete_resource(vm);
+	virtio_mem_release_region(vm);
 out_destroy_state:
 	virtio_mem_destroy(vm);
 out_del_vq:
+	/* Adopting made the device ready; it may have buffers in flight. */
+	if (ready)
+		virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 out_free_vm:
 	virtio_mem_free(vm);
 	return rc;
-}
-
-/* Blocks (SBM) or big blocks (BBM) still added to Linux. */
-static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
-{
-	if (vm->geo.bbm)
-		return vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] +
-		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE];
-	return vm->sbm.next_mb_id - vm->sbm.first_mb_id -
-	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED] -
-	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
 }
 
 /*
