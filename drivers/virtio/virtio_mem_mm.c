@@ -22,9 +22,9 @@
 
 /*
  * Is @folio pinned (pin_user_pages())? Each pin of a small folio adds
- * GUP_PIN_COUNTING_BIAS to its reference count, and so does every 1024
- * mappings of it: unlike folio_maybe_dma_pinned(), leave the mappings out,
- * so that a page shared by a thousand processes is not taken for pinned.
+ * GUP_PIN_COUNTING_BIAS (1024) to its reference count, and each mapping
+ * adds one. Unlike folio_maybe_dma_pinned(), leave the mappings out, so
+ * that a page shared by a thousand processes is not taken for pinned.
  * The caller holds one reference itself.
  */
 static bool virtio_mem_mm_folio_pinned(struct folio *folio)
