@@ -581,12 +581,18 @@ static int virtio_mem_claim_region(struct virtio_mem *vm, bool *ready)
 /* Blocks (SBM) or big blocks (BBM) still added to Linux. */
 static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
 {
+	unsigned long nr;
+
+	mutex_lock(&vm->hotplug_mutex);
 	if (vm->geo.bbm)
-		return vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] +
-		       vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE];
-	return vm->sbm.next_mb_id - vm->sbm.first_mb_id -
-	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED] -
-	       vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
+		nr = vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_ADDED] +
+		     vm->bbm.bb_count[VIRTIO_MEM_BBM_BB_FAKE_OFFLINE];
+	else
+		nr = vm->sbm.next_mb_id - vm->sbm.first_mb_id -
+		     vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_UNUSED] -
+		     vm->sbm.mb_count[VIRTIO_MEM_SBM_MB_PLUGGED];
+	mutex_unlock(&vm->hotplug_mutex);
+	return nr;
 }
 
 /*
@@ -598,11 +604,8 @@ static unsigned long virtio_mem_nr_added(struct virtio_mem *vm)
  */
 static void virtio_mem_release_region(struct virtio_mem *vm)
 {
-	unsigned long left;
+	const unsigned long left = virtio_mem_nr_added(vm);
 
-	mutex_lock(&vm->hotplug_mutex);
-	left = virtio_mem_nr_added(vm);
-	mutex_unlock(&vm->hotplug_mutex);
 	if (left) {
 		dev_warn(&vm->vdev->dev,
 			 "%lu %s adopted stay plugged; the device region stays reserved for the next instance of this driver\n",
@@ -817,9 +820,7 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 
-	mutex_lock(&vm->hotplug_mutex);
 	left = virtio_mem_nr_added(vm);
-	mutex_unlock(&vm->hotplug_mutex);
 	if (left) {
 		/*
 		 * Linux could not give these blocks up. They stay added,

@@ -636,28 +636,15 @@ void virtio_mem_mm_wait_idle(struct virtio_mem *vm, unsigned long mb_id,
  * @vm: the device, with vm->removing set
  *
  * An onlining of our memory ends soon; an offlining that user space
- * started ends when it succeeds, fails or user space interrupts it. Says
- * so every half minute meanwhile.
+ * started ends when it succeeds, fails or user space interrupts it.
  *
  * Context: remove, without vm->hotplug_mutex.
  */
 void virtio_mem_mm_quiesce(struct virtio_mem *vm)
 {
-	unsigned long mb_id;
-
-	for (;;) {
-		mutex_lock(&vm->hotplug_mutex);
-		mb_id = vm->hotplug_mb;
-		mutex_unlock(&vm->hotplug_mutex);
-		if (mb_id == VIRTIO_MEM_MM_NO_MB)
-			return;
-		if (!wait_event_timeout(vm->hotplug_done,
-					READ_ONCE(vm->hotplug_mb) !=
-					mb_id, 30 * HZ))
-			dev_info(&vm->vdev->dev,
-				 "remove waits for memory block %lu to finish going online or offline\n",
-				 mb_id);
-	}
+	mutex_lock(&vm->hotplug_mutex);
+	virtio_mem_mm_wait_idle(vm, 0, VIRTIO_MEM_MM_NO_MB);
+	mutex_unlock(&vm->hotplug_mutex);
 }
 
 /**
