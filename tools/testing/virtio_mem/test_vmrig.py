@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""The VM tier's console judge, without a VM: which guest console lines
-fail a scenario, which reports are known, and which stall is TCG's own.
+"""The VM tier's console judge and its command channel, without a VM:
+which guest console lines fail a scenario, which reports are known, which
+stall is TCG's own, and that a command line the guest's tty damaged runs
+once all the same.
 
   python3 tools/testing/virtio_mem/test_vmrig.py     (run by make unit)
 """
 
+import base64
 import os
+import socket
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,20 +103,109 @@ class ConsoleJudge(unittest.TestCase):
         self.assertEqual(vm.console_problems(), [])
 
 
+class FakeGuest(threading.Thread):
+    """The guest end of the command channel as vmrig's init script serves
+    it, over a socket pair: it loses the first @lose newlines it is sent
+    (as a tty short of buffers does) and starts reading after @delay
+    seconds. Each command's output is its own text."""
+
+    def __init__(self, sock, lose=0, delay=0.0):
+        super().__init__(daemon=True)
+        self.sock, self.lose, self.delay = sock, lose, delay
+        self.ran = []
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+    def run(self):
+        time.sleep(self.delay)
+        line = b''
+        while True:
+            try:
+                c = self.sock.recv(1)
+            except OSError:
+                return
+            if not c:
+                return
+            if c != b'\n':
+                line += c
+                continue
+            if self.lose:
+                self.lose -= 1
+                continue
+            self.serve(line.decode())
+            line = b''
+
+    def serve(self, line):
+        if not line:
+            return
+        seq, _, rest = line.partition(' ')
+        n, _, b64 = rest.partition(' ')
+        try:
+            ok = seq.isdigit() and int(n) == len(b64)
+            cmd = base64.b64decode(b64, validate=True).decode() if ok else ''
+        except ValueError:
+            ok = False
+        if not ok:
+            self.send('\n@@VMRIG-BAD@@\n')
+            return
+        self.send('\n@@VMRIG-GOT %s@@\n' % seq)
+        self.ran.append(cmd)
+        self.send(cmd + '\n@@VMRIG-END %s 0@@\n' % seq)
+
+
+class CommandChannel(unittest.TestCase):
+    def shell(self, **kw):
+        host, guest_end = socket.socketpair()
+        self.addCleanup(host.close)
+        self.addCleanup(guest_end.close)
+        sh = vmrig.Shell(host)
+        sh.NUDGE = 0.3
+        g = FakeGuest(guest_end, **kw)
+        g.start()
+        return sh, g
+
+    def test_commands_run_in_order(self):
+        sh, g = self.shell()
+        self.assertEqual(sh.run('echo a', 5), (0, 'echo a'))
+        self.assertEqual(sh.run('echo b', 5), (0, 'echo b'))
+        self.assertEqual(g.ran, ['echo a', 'echo b'])
+
+    def test_lost_newline_is_recovered(self):
+        # Before the receipt, a lost newline left the guest waiting for
+        # the rest of the line and the host for the command's end.
+        sh, g = self.shell(lose=1)
+        self.assertEqual(sh.run('echo once', 5), (0, 'echo once'))
+        self.assertEqual(g.ran, ['echo once'])
+        self.assertEqual(sh.repaired, 1)
+
+    def test_slow_guest_runs_a_command_once(self):
+        sh, g = self.shell(delay=1.0)
+        self.assertEqual(sh.run('echo slow', 5), (0, 'echo slow'))
+        self.assertEqual(sh.run('echo next', 5), (0, 'echo next'))
+        self.assertEqual(g.ran, ['echo slow', 'echo next'])
+
+    def test_silent_guest_times_out_and_says_so(self):
+        sh, g = self.shell(lose=1000)
+        with self.assertRaisesRegex(vmrig.VMError, 'never took it'):
+            sh.run('true', 1)
+
+
 def main():
     """TAP, one line a test, like the harness's other runs."""
-    tests = list(unittest.defaultTestLoader.loadTestsFromTestCase(
-        ConsoleJudge))
+    load = unittest.defaultTestLoader.loadTestsFromTestCase
+    tests = [(t, 'console') for t in load(ConsoleJudge)] + \
+        [(t, 'channel') for t in load(CommandChannel)]
     bad = 0
-    for n, t in enumerate(tests, 1):
+    for n, (t, what) in enumerate(tests, 1):
         r = unittest.TestResult()
         t.run(r)
         name = t.id().rsplit('.', 1)[-1]
         if r.wasSuccessful():
-            print('ok %d - console: %s' % (n, name))
+            print('ok %d - %s: %s' % (n, what, name))
             continue
         bad += 1
-        print('not ok %d - console: %s' % (n, name))
+        print('not ok %d - %s: %s' % (n, what, name))
         for _, tb in r.failures + r.errors:
             print('# ' + tb.rstrip().replace('\n', '\n# '))
     return 1 if bad else 0

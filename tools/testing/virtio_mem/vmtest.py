@@ -1971,6 +1971,9 @@ def run_scenario(args, fn, logdir):
                     vm.oracle()
             except (vmrig.VMError, OSError):
                 pass
+            if vm.shell and vm.shell.repaired:
+                ctx.note('%s: the guest took %d command line(s) only after '
+                         'a nudge or a resend' % (vm.name, vm.shell.repaired))
             vm.stop()
     for vm in ctx.vms:
         if vm.oracle_seen:
