@@ -12,7 +12,7 @@
 #   make unit               userspace tier (make fuzz, make coverage: more of it)
 #   make vmtest [KVER=..]   VM tier (default: every supported kernel)
 #   make check              lint + unit + build + vmtest, every kernel,
-#                           then check-debug
+#                           check-package, check-debug, check-builtin
 #   make check-debug        the VM suite on a KASAN + lockdep + DEBUG_VM
 #                           kernel built from linux-source-6.12 (cached)
 #   make check-builtin      the driver built into that kernel (the patch
@@ -123,7 +123,9 @@ check:
 	scripts/phase.sh check-package $(MAKE) --no-print-directory \
 		check-package; \
 	scripts/phase.sh debug-kernel scripts/debug-kernel.sh; \
-	scripts/phase.sh check-debug $(MAKE) --no-print-directory check-debug
+	scripts/phase.sh check-debug $(MAKE) --no-print-directory check-debug; \
+	scripts/phase.sh check-builtin $(MAKE) --no-print-directory \
+		check-builtin
 
 debug-kernel:
 	scripts/debug-kernel.sh
