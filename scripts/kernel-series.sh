@@ -52,6 +52,13 @@ touched=(
 	Documentation/driver-api/virtio/index.rst
 	tools/testing/selftests/Makefile
 )
+# ... and the files the mm/ patches change (not those they create).
+shopt -s nullglob
+for p in "$ROOT"/mm/*.patch; do
+	mapfile -t -O "${#touched[@]}" touched < <(sed -n 's|^--- a/||p' "$p")
+done
+shopt -u nullglob
+mapfile -t touched < <(printf '%s\n' "${touched[@]}" | sort -u)
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
