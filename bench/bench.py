@@ -67,17 +67,19 @@ def scenarios(quick):
         dict(key='unplug_1g_movable', title='unplug 1 GiB -> 0, idle, movable',
              cmdline=MOVABLE, pre=GiB, req=0, cap=cap_small),
         dict(key='unplug_1g_normal', title='unplug 1 GiB -> 0, idle, normal',
-             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small),
+             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small, census=True),
         # The same while the guest starts a few processes every second
         # (the bench asking for MemTotal with a command each time).
         dict(key='unplug_1g_normal_busy',
              title='unplug 1 GiB -> 0, normal, guest busy',
-             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small, busy=True),
+             cmdline=NORMAL, pre=GiB, req=0, cap=cap_small, busy=True,
+             census=True),
         # The same with nothing at all running in the guest from the plug
         # to the end (QMP only), a few times: how often does all go?
         dict(key='zero_normal_quiet',
              title='unplug 1 GiB -> 0, normal, guest quiet (QMP only)',
-             cmdline=NORMAL, pre=GiB, req=0, cap=30, quiet=True, repeat=4),
+             cmdline=NORMAL, pre=GiB, req=0, cap=30, quiet=True, repeat=4,
+             census=True),
         dict(key='workload',
              title='unplug %d -> 1 GiB, 45%% memfill workload, movable'
              % (wl_pre // GiB),
@@ -314,6 +316,38 @@ def memmap_on_memory(vm, res):
                              None)
 
 
+# /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) that say
+# who holds a page, in the order they are tried.
+KPF_KINDS = [(20, 'none'), (23, 'unplugged'), (10, 'free'), (7, 'slab'),
+             (26, 'page table'), (5, 'user (LRU)')]
+
+
+def held_census(vm, dev_id):
+    """{kind: pages} over the device's online memory blocks, from
+    /proc/kpageflags: unplugged (fake offline), free, slab, page table,
+    user (on an LRU), or kernel (none of these: vmalloc and stacks, percpu,
+    other allocations). One pipeline of three processes per block, whose
+    own page tables may land in the free pages counted."""
+    kinds = {}
+    for b in vm.blocks_in(dev_id).values():
+        if b['state'] != 'online':
+            continue
+        rc, out = vm.run('dd if=/proc/kpageflags bs=8 skip=%d count=%d '
+                         '2>/dev/null | od -An -v -tx8 | awk \'{for (i = 1; '
+                         'i <= NF; i++) n[$i]++} END {for (k in n) print '
+                         'n[k], k}\'' % (b['start'] // 4096, vm._bs // 4096),
+                         timeout=120)
+        for line in out.splitlines():
+            p = line.split()
+            if len(p) != 2 or not p[0].isdigit():
+                continue
+            flags = int(p[1], 16)
+            kind = next((k for bit, k in KPF_KINDS if flags >> bit & 1),
+                        'kernel')
+            kinds[kind] = kinds.get(kind, 0) + int(p[0])
+    return kinds
+
+
 def oom_kills(text):
     kills = len([l for l in text.splitlines() if OOM_RE.search(l)])
     return max(kills, len([l for l in text.splitlines()
@@ -354,6 +388,8 @@ def run_one(kver, driver, module, sc, logdir, verbose):
             res['memfill'] = finish_workload(vm)
         if sc.get('memmap'):
             memmap_on_memory(vm, res)
+        if sc.get('census') and res['final_plugged']:
+            res['held'] = held_census(vm, 'vm0')
         try:
             text = vm.dmesg()
         except VMError:
@@ -476,6 +512,15 @@ def notes(result):
                                r['console_problems'][0],
                                ' (the OOM killer\'s report)' if only_oom
                                else '', r['log']))
+            if r.get('held'):
+                h = r['held']
+                used = sorted(((n, k) for k, n in h.items()
+                               if k not in ('unplugged', 'free')),
+                              reverse=True)
+                out.append('- %s: the %s left hold %s; %d pages free' % (
+                    tag, human(r['final_plugged']),
+                    ', '.join('%d pages %s' % (n, k) for n, k in used)
+                    or 'nothing in use', h.get('free', 0)))
             if r.get('workload_mib'):
                 out.append('- %s: memfill %d MiB of %d MiB MemTotal '
                            '(filled in %.0f s); last log lines: %s' % (
