@@ -411,6 +411,140 @@ def run_one(kver, driver, module, sc, logdir, verbose):
     return res
 
 
+# ---------------------------------------------------------------- peers
+
+# What an operator would use instead of virtio-mem, on the same QEMU and
+# guest kernel, one guest each: ACPI DIMM hotplug (pc-dimm, device_add and
+# device_del) and virtio-balloon (QMP balloon). Each is timed as the
+# virtio-mem rows are: from the QMP command until the guest's MemTotal
+# (MONITOR) shows the change.
+PEER_CAP = 120
+
+
+def wait_memtotal(vm, base, want, cap):
+    """Seconds until MONITOR's MemTotal is base + @want bytes, or None."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < cap:
+        vm.alive()
+        seen = MT_RE.findall(vm.console())
+        if seen and int(seen[-1]) * 1024 - base == want:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(POLL)
+    return None
+
+
+def peer_dimm(kver, size, logdir, verbose):
+    """One size-@size DIMM: plug it (ZONE_MOVABLE), then unplug it."""
+    res = {'peer': 'ACPI DIMM (pc-dimm)'}
+    vm = VM(kver, 'distro', devices=[], load_module=False, slots=1,
+            maxmem_extra=size, boot_mem='1G', smp=2, cmdline=MOVABLE,
+            name='peer-dimm', logdir=logdir, verbose=verbose)
+    res['log'] = os.path.relpath(vm.log_path, REPO)
+    try:
+        vm.start()
+        base = vm.memtotal_kb() * 1024
+        start_monitor(vm)
+        vm.qmp.execute('object-add', **{'qom-type': 'memory-backend-ram',
+                                        'id': 'mem-dimm0', 'size': size,
+                                        'reserve': False})
+        vm.qmp.execute('device_add', driver='pc-dimm', id='dimm0',
+                       memdev='mem-dimm0')
+        res['plug'] = wait_memtotal(vm, base, size, PEER_CAP)
+        time.sleep(SETTLE)
+        vm.qmp.execute('device_del', id='dimm0')
+        res['unplug'] = wait_memtotal(vm, base, 0, PEER_CAP)
+    except (VMError, TimeoutError, OSError) as e:
+        res['error'] = '%s: %s' % (type(e).__name__, e)
+    finally:
+        vm.stop()
+    return res
+
+
+def peer_balloon(kver, size, logdir, verbose):
+    """A guest of 1 GiB + @size: inflate the balloon by @size (memory
+    back to the host), then deflate it again."""
+    res = {'peer': 'virtio-balloon'}
+    boot = GiB + size
+    vm = VM(kver, 'distro', devices=[], load_module=False,
+            boot_mem='%dM' % (boot // MiB), smp=2, cmdline=MOVABLE,
+            name='peer-balloon', logdir=logdir, verbose=verbose,
+            extra_modules=['virtio_balloon'],
+            extra_args=['-device', 'virtio-balloon-pci,id=balloon0'])
+    res['log'] = os.path.relpath(vm.log_path, REPO)
+    try:
+        vm.start()
+        order = vm.kernel.load_order(['virtio_balloon'])
+        vm.check('; '.join('insmod /lib/vmrig/extra/%s.ko' % m
+                           for m in order))
+        base = vm.memtotal_kb() * 1024
+        start_monitor(vm)
+        vm.qmp.execute('balloon', value=boot - size)
+        res['unplug'] = wait_memtotal(vm, base, -size, PEER_CAP)
+        res['unplug_actual'] = vm.qmp.execute('query-balloon')['actual']
+        time.sleep(SETTLE)
+        vm.qmp.execute('balloon', value=boot)
+        res['plug'] = wait_memtotal(vm, base, 0, PEER_CAP)
+    except (VMError, TimeoutError, OSError) as e:
+        res['error'] = '%s: %s' % (type(e).__name__, e)
+    finally:
+        vm.stop()
+    return res
+
+
+def peer_hv_balloon(kver, size, logdir, verbose):
+    """The Hyper-V dynamic memory protocol (QEMU's hv-balloon on a VMBus,
+    Linux's hv_balloon): QEMU offers VMBus only with a usable SynIC, which
+    needs KVM. Under TCG the row gives QEMU's refusal."""
+    res = {'peer': 'Hyper-V dynamic memory (hv-balloon)'}
+    cmd = [vmrig.QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu',
+           'qemu64,hv-vpindex=on,hv-synic=on,hv-time=on,hv-relaxed=on,'
+           'hv-runtime=on,hv-stimer=on', '-nodefaults', '-display', 'none',
+           '-S', '-device', 'vmbus-bridge', '-device', 'hv-balloon']
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                           input='')
+        err = p.stderr.strip().splitlines()
+    except subprocess.TimeoutExpired:
+        err = []
+    res['error'] = ('not under TCG: QEMU says "%s"' % err[0].split(': ')[-1]
+                    if err else 'QEMU took the devices: this bench does not '
+                    'drive them yet')
+    return res
+
+
+PEERS = {'dimm': peer_dimm, 'balloon': peer_balloon,
+         'hv-balloon': peer_hv_balloon}
+
+
+def peers_table(result):
+    """The peers beside the plug row and a whole unplug, in this run."""
+    size = result['peer_size']
+    rows = ['| way to resize (%s, idle guest, movable) | give the guest '
+            '%s | take %s back |' % (human(size), human(size), human(size)),
+            '|---|---|---|']
+
+    def cell(t):
+        return 'not within %d s' % PEER_CAP if t is None else '%.1f s' % t
+    for r in result['peers']:
+        if r.get('error'):
+            rows.append('| %s | %s | |' % (r['peer'], r['error']))
+            continue
+        rows.append('| %s | %s | %s |' % (r['peer'], cell(r.get('plug')),
+                                          cell(r.get('unplug'))))
+    # virtio-mem from the rows of this run that come closest.
+    got = {sc['key']: sc['runs'] for sc in result['scenarios']}
+    for d in DRIVERS:
+        plug = got.get('plug', {}).get(d)
+        unplug = got.get('unplug_big_movable', {}).get(d)
+        if not plug and not unplug:
+            continue
+        rows.append('| virtio-mem, %s driver (the rows above) | %s | %s |'
+                    % (d, fmt_t(plug, 't_memtotal') if plug else '',
+                       fmt_t(unplug, 't_memtotal') + ' (to 1 GiB)'
+                       if unplug else ''))
+    return '\n'.join(rows)
+
+
 # ---------------------------------------------------------------- report
 
 def fmt_t(r, key):
@@ -558,6 +692,8 @@ def write_md(result, path, png):
                  result.get('ours_module_info', {}).get('mtime'),
                  result.get('git_head')),
              '', table(result), '']
+    if result.get('peers'):
+        lines += ['Peers, in the same run:', '', peers_table(result), '']
     n = notes(result)
     if n:
         lines += ['Notes:', ''] + n + ['']
@@ -736,6 +872,16 @@ def bench_kernel(kver, args, scs):
                                    fmt_t(r, 't_memtotal'),
                                    human(r['final_plugged']),
                                    r['oom_kills'], r['total_s']))
+    if args.peers:
+        result['peer_size'] = scs[0]['req'] if scs and \
+            scs[0]['key'] == 'plug' else (8 if args.quick else 16) * GiB
+        result['peers'] = []
+        for name in args.peers.split(','):
+            log('%s peer %-15s ...' % (kver, name))
+            r = PEERS[name](kver, result['peer_size'], logdir, args.verbose)
+            result['peers'].append(r)
+            log('  %s' % (r.get('error') or 'plug %s s, unplug %s s' % (
+                r.get('plug'), r.get('unplug'))))
     return result
 
 
@@ -752,8 +898,14 @@ def main():
     ap.add_argument('--replot', metavar='JSON',
                     help='only rewrite the .md and .png of an earlier run '
                     'from its .json')
+    ap.add_argument('--peers', nargs='?', const=','.join(PEERS),
+                    help='also time what an operator would use instead: '
+                    'comma-separated of %s (default: all)' % ', '.join(PEERS))
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
+    if args.peers and set(args.peers.split(',')) - set(PEERS):
+        ap.error('unknown peer(s) in %s; have %s' % (args.peers,
+                                                    ','.join(PEERS)))
     if args.replot:
         with open(args.replot) as f:
             result = json.load(f)
@@ -786,6 +938,8 @@ def main():
     for kver, stem, result in outputs:
         print('## %s%s\n' % (kver, ' (--quick)' if args.quick else ''))
         print(table(result))
+        if result.get('peers'):
+            print('\n' + peers_table(result) + '\n')
         for n in notes(result):
             print(n)
         print('\n(%s.md / .json / .png)\n' % os.path.relpath(stem))

@@ -770,7 +770,7 @@ class VM:
                  smp=2, numa=0, cmdline='', name='vm', logdir=None,
                  modparams='', load_module=True, maxmem_extra='0',
                  verbose=False, boot_timeout=180, extra_args=(),
-                 extra_modules=(), kexec=False, reboot=False):
+                 extra_modules=(), kexec=False, reboot=False, slots=0):
         self.kernel = Kernel(kver)
         self.kver = kver
         if module == 'distro':
@@ -794,6 +794,8 @@ class VM:
         self.extra_modules = list(extra_modules)
         self.kexec = kexec
         self.reboot = reboot
+        # Memory slots for pc-dimm devices (the bench's ACPI DIMM peer).
+        self.slots = slots
         # The debug tier's kernel (KASAN, lockdep): everything is slower,
         # 5-level paging trips an early KASAN report that turns lockdep
         # off under TCG, and KASAN shadows hot-added memory at 1/8 from
@@ -843,7 +845,10 @@ class VM:
                   'no_timer_check ' + self.cmdline).strip()
         cmd = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
                '-smp', self.smp_arg(),
-               '-m', '%dM,maxmem=%dM' % (self.boot_mem // MiB, maxmem // MiB),
+               '-m', '%dM,%smaxmem=%dM' % (self.boot_mem // MiB,
+                                           'slots=%d,' % self.slots
+                                           if self.slots else '',
+                                           maxmem // MiB),
                '-nodefaults', '-nographic',
                '-chardev', 'file,id=con,path=' + self.log_path,
                '-serial', 'chardev:con',
