@@ -694,6 +694,10 @@ def write_md(result, path, png):
              '', table(result), '']
     if result.get('peers'):
         lines += ['Peers, in the same run:', '', peers_table(result), '']
+        ways = write_peers_png(result, re.sub(r'\.md$', '', path) +
+                               '-ways.png')
+        if ways:
+            lines += ['![ways to resize](%s)' % os.path.basename(ways), '']
     n = notes(result)
     if n:
         lines += ['Notes:', ''] + n + ['']
@@ -783,6 +787,86 @@ def write_png(result, path):
             'notitle, '
             '"" using ($1+0.19):9:10 with labels offset 0,1.3 font ",9" '
             'notitle' % dat]
+    script.append('unset multiplot')
+    with open(os.path.join(work, 'plot.gp'), 'w') as f:
+        f.write('\n'.join(script) + '\n')
+    r = subprocess.run([gp, os.path.join(work, 'plot.gp')],
+                       capture_output=True, text=True)
+    shutil.rmtree(work, ignore_errors=True)
+    if r.returncode:
+        log('gnuplot failed: %s' % r.stderr.strip())
+        return None
+    return path
+
+
+# The peers' own colours, then distro and ours as in the main plot.
+PEER_COLOURS = ['#5a9e4b', '#9b59b6', '#7f7f7f', '#4a7ab0', '#e8862a']
+
+
+def colour(label, i):
+    """Index into PEER_COLOURS for a row of peer_rows()."""
+    for n, d in ((3, 'distro'), (4, 'ours')):
+        if label == 'virtio-mem, ' + d:
+            return n
+    return i % 3
+
+
+def peer_rows(result):
+    """[(label, give s or None, take s or None)]: the peers, then
+    virtio-mem from the rows of this run (take: 16 -> 1 GiB)."""
+    rows = [(r['peer'], r.get('plug'), r.get('unplug'))
+            for r in result.get('peers', []) if not r.get('error')]
+    got = {sc['key']: sc['runs'] for sc in result['scenarios']}
+    for d in DRIVERS:
+        plug = got.get('plug', {}).get(d) or {}
+        unplug = got.get('unplug_big_movable', {}).get(d) or {}
+        if plug or unplug:
+            rows.append(('virtio-mem, %s' % d, plug.get('t_memtotal'),
+                         unplug.get('t_memtotal')))
+    return rows
+
+
+def write_peers_png(result, path):
+    """Horizontal bars, one colour a way of resizing: seconds to give the
+    guest the memory (top) and to take it back (bottom)."""
+    gp = shutil.which('gnuplot')
+    rows = peer_rows(result)
+    if not gp or not rows:
+        return None
+    work = path + '.d'
+    os.makedirs(work, exist_ok=True)
+    size = human(result['peer_size'])
+    panels = [(1, 'give the guest %s' % size),
+              (2, 'take %s back (virtio-mem: to 1 GiB)' % size)]
+    script = ['set terminal pngcairo size 1100,%d font "DejaVu Sans,11"'
+              % (260 + 2 * 60 * len(rows)),
+              'set output "%s"' % path,
+              'set multiplot layout 2,1 title "ways to resize, %s, %s (QEMU '
+              'TCG wall-clock)" font ",13"' % (result['kver'],
+                                                  result['date']),
+              'set style fill solid 0.85 border -1',
+              'set grid xtics', 'unset key', 'set xrange [0:*]',
+              'set offsets 0,graph 0.15,0.5,0.5', 'set xlabel "seconds"',
+              'set lmargin 34', 'set yrange [*:*] reverse']
+    for col, title in panels:
+        dat = os.path.join(work, '%d.dat' % col)
+        with open(dat, 'w') as f:
+            for i, row in enumerate(rows):
+                t = row[col]
+                f.write('%d "%s" %s "%s" %d\n' % (
+                    i, row[0], 'NaN' if t is None else t,
+                    'not within %d s' % PEER_CAP if t is None
+                    else '%.1f s' % t, colour(row[0], i)))
+        script += [
+            'set title "%s"' % title,
+            'set ytics (%s)' % ', '.join('"%s" %d' % (r[0], i)
+                                         for i, r in enumerate(rows)),
+            'set palette defined (%s)' % ', '.join(
+                '%d "%s"' % (i, c) for i, c in enumerate(PEER_COLOURS)),
+            'set cbrange [0:%d]' % (len(PEER_COLOURS) - 1), 'unset colorbox',
+            'plot "%s" using (0):1:(0):3:($1-0.35):($1+0.35):5 with '
+            'boxxyerror lc palette, "" using ($3 == $3 ? $3 : 0):1:4 with '
+            'labels left offset 1,0 font ",10"' % dat]
     script.append('unset multiplot')
     with open(os.path.join(work, 'plot.gp'), 'w') as f:
         f.write('\n'.join(script) + '\n')
