@@ -154,13 +154,19 @@ def start_monitor(vm):
             what='the MemTotal monitor', interval=0.2)
 
 
+def monitored_memtotal(vm, base):
+    """MemTotal growth since @base in bytes from MONITOR's last console
+    line, or None before its first."""
+    seen = MT_RE.findall(vm.console())
+    return int(seen[-1]) * 1024 - base if seen else None
+
+
 def sample_monitored(vm, base):
     """Like sample(), with MemTotal from MONITOR's last console line."""
     size = vm.plugged('vm0')
     t = time.monotonic()
-    seen = MT_RE.findall(vm.console())
-    t2 = time.monotonic()
-    return t, size, int(seen[-1]) * 1024 - base if seen else None, t2
+    mt = monitored_memtotal(vm, base)
+    return t, size, mt, time.monotonic()
 
 
 def sample(vm, base):
@@ -329,13 +335,14 @@ def held_census(vm, dev_id):
     other allocations). One pipeline of three processes per block, whose
     own page tables may land in the free pages counted."""
     kinds = {}
+    pages = vm.block_size() // 4096
     for b in vm.blocks_in(dev_id).values():
         if b['state'] != 'online':
             continue
         rc, out = vm.run('dd if=/proc/kpageflags bs=8 skip=%d count=%d '
                          '2>/dev/null | od -An -v -tx8 | awk \'{for (i = 1; '
                          'i <= NF; i++) n[$i]++} END {for (k in n) print '
-                         'n[k], k}\'' % (b['start'] // 4096, vm._bs // 4096),
+                         'n[k], k}\'' % (b['start'] // 4096, pages),
                          timeout=120)
         for line in out.splitlines():
             p = line.split()
@@ -426,8 +433,7 @@ def wait_memtotal(vm, base, want, cap):
     t0 = time.monotonic()
     while time.monotonic() - t0 < cap:
         vm.alive()
-        seen = MT_RE.findall(vm.console())
-        if seen and int(seen[-1]) * 1024 - base == want:
+        if monitored_memtotal(vm, base) == want:
             return round(time.monotonic() - t0, 1)
         time.sleep(POLL)
     return None
@@ -531,18 +537,25 @@ def peers_table(result):
             continue
         rows.append('| %s | %s | %s |' % (r['peer'], cell(r.get('plug')),
                                           cell(r.get('unplug'))))
-    # virtio-mem from the rows of this run that come closest.
-    got = {sc['key']: sc['runs'] for sc in result['scenarios']}
-    for d in DRIVERS:
-        plug = got.get('plug', {}).get(d)
-        unplug = got.get('unplug_big_movable', {}).get(d)
-        if not plug and not unplug:
-            continue
+    for d, plug, unplug in virtio_mem_beside_peers(result):
         rows.append('| virtio-mem, %s driver (the rows above) | %s | %s |'
                     % (d, fmt_t(plug, 't_memtotal') if plug else '',
                        fmt_t(unplug, 't_memtotal') + ' (to 1 GiB)'
                        if unplug else ''))
     return '\n'.join(rows)
+
+
+def virtio_mem_beside_peers(result):
+    """[(driver, plug run or None, unplug run or None)]: the rows of this
+    run that come closest to the peers' (unplug: 16 -> 1 GiB)."""
+    got = {sc['key']: sc['runs'] for sc in result['scenarios']}
+    rows = []
+    for d in DRIVERS:
+        plug = got.get('plug', {}).get(d)
+        unplug = got.get('unplug_big_movable', {}).get(d)
+        if plug or unplug:
+            rows.append((d, plug, unplug))
+    return rows
 
 
 # ---------------------------------------------------------------- report
@@ -733,6 +746,20 @@ def bar_(r, key):
     return [t, 'NaN', '"%.1f s%s"' % (t, extra)]
 
 
+def run_gnuplot(gp, work, script, path):
+    """Run @script (lines) with gnuplot in @work, then remove @work;
+    @path, or None if gnuplot failed."""
+    with open(os.path.join(work, 'plot.gp'), 'w') as f:
+        f.write('\n'.join(script) + '\n')
+    r = subprocess.run([gp, os.path.join(work, 'plot.gp')],
+                       capture_output=True, text=True)
+    shutil.rmtree(work, ignore_errors=True)
+    if r.returncode:
+        log('gnuplot failed: %s' % r.stderr.strip())
+        return None
+    return path
+
+
 def write_png(result, path):
     """Bar chart with gnuplot: per scenario, distro and ours side by side;
     top: until the size is reached, bottom: until MemTotal agrees."""
@@ -788,15 +815,7 @@ def write_png(result, path):
             '"" using ($1+0.19):9:10 with labels offset 0,1.3 font ",9" '
             'notitle' % dat]
     script.append('unset multiplot')
-    with open(os.path.join(work, 'plot.gp'), 'w') as f:
-        f.write('\n'.join(script) + '\n')
-    r = subprocess.run([gp, os.path.join(work, 'plot.gp')],
-                       capture_output=True, text=True)
-    shutil.rmtree(work, ignore_errors=True)
-    if r.returncode:
-        log('gnuplot failed: %s' % r.stderr.strip())
-        return None
-    return path
+    return run_gnuplot(gp, work, script, path)
 
 
 # The peers' own colours, then distro and ours as in the main plot.
@@ -816,13 +835,9 @@ def peer_rows(result):
     virtio-mem from the rows of this run (take: 16 -> 1 GiB)."""
     rows = [(r['peer'], r.get('plug'), r.get('unplug'))
             for r in result.get('peers', []) if not r.get('error')]
-    got = {sc['key']: sc['runs'] for sc in result['scenarios']}
-    for d in DRIVERS:
-        plug = got.get('plug', {}).get(d) or {}
-        unplug = got.get('unplug_big_movable', {}).get(d) or {}
-        if plug or unplug:
-            rows.append(('virtio-mem, %s' % d, plug.get('t_memtotal'),
-                         unplug.get('t_memtotal')))
+    for d, plug, unplug in virtio_mem_beside_peers(result):
+        rows.append(('virtio-mem, %s' % d, (plug or {}).get('t_memtotal'),
+                     (unplug or {}).get('t_memtotal')))
     return rows
 
 
@@ -868,15 +883,7 @@ def write_peers_png(result, path):
             'boxxyerror lc palette, "" using ($3 == $3 ? $3 : 0):1:4 with '
             'labels left offset 1,0 font ",10"' % dat]
     script.append('unset multiplot')
-    with open(os.path.join(work, 'plot.gp'), 'w') as f:
-        f.write('\n'.join(script) + '\n')
-    r = subprocess.run([gp, os.path.join(work, 'plot.gp')],
-                       capture_output=True, text=True)
-    shutil.rmtree(work, ignore_errors=True)
-    if r.returncode:
-        log('gnuplot failed: %s' % r.stderr.strip())
-        return None
-    return path
+    return run_gnuplot(gp, work, script, path)
 
 
 # ---------------------------------------------------------------- main

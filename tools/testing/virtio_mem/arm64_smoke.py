@@ -17,13 +17,13 @@ console line the VM tier fails on fails the case. TAP output.
 
 Needs qemu-system-arm (installed here from bookworm-backports if
 missing), the arm64 kernel images and busybox-static (downloaded into
-$VMCACHE/arm64) and build/cross/<kver>/virtio_mem.ko.
+$VMCACHE/arm64, each kernel under <kver>/root as make deps keeps the
+amd64 ones) and build/cross/<kver>/virtio_mem.ko.
 """
 
 import argparse
 import glob
 import gzip
-import lzma
 import os
 import re
 import shutil
@@ -45,9 +45,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
 echo "smoke: $(uname -r), memory block $(cat /sys/devices/system/memory/block_size_bytes)"
-# 6.1's virtio-pci is a module.
-for m in virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mem; do
-	[ -e /$m.ko ] && { insmod /$m.ko || echo "smoke: insmod $m failed"; }
+# virtio_mem, after the modules it needs (6.1's virtio-pci is one).
+for m in $(cat /modules); do
+	insmod /$m.ko || echo "smoke: insmod $m failed"
 done
 st=$(echo /sys/bus/virtio/devices/virtio*/virtio_mem/status)
 prev=
@@ -74,41 +74,43 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
+def unpack(pkg, root):
+    """apt-get download @pkg and unpack it as @root, once."""
+    if os.path.exists(os.path.join(root, '.unpacked')):
+        return
+    tmp = tempfile.mkdtemp(dir=DIR)
+    os.chmod(tmp, 0o755)        # apt's download user writes here
+    sh(['apt-get', 'download', '-q', pkg], cwd=tmp,
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(root, ignore_errors=True)
+    sh(['dpkg-deb', '-x', glob.glob(os.path.join(tmp, '*.deb'))[0], root])
+    shutil.rmtree(tmp)
+    open(os.path.join(root, '.unpacked'), 'w').close()
+
+
 def fetch(kvers):
-    """qemu-system-arm, and the arm64 kernels and busybox unpacked."""
+    """qemu-system-arm; busybox and the arm64 kernels unpacked, each kernel
+    as the rig keeps Debian's (vmrig.Kernel with cache=DIR), modules.dep
+    included."""
     if not shutil.which(QEMU):
         sh(['apt-get', 'install', '-y', '-q', '-t', 'bookworm-backports',
             'qemu-system-arm'], env=dict(os.environ,
                                          DEBIAN_FRONTEND='noninteractive'),
            stdout=subprocess.DEVNULL)
     os.makedirs(DIR, exist_ok=True)
-    pkgs = {'busybox': 'busybox-static:arm64'}
-    pkgs.update({k: 'linux-image-%s-unsigned:arm64' % k for k in kvers})
-    for name, pkg in pkgs.items():
-        root = os.path.join(DIR, name)
-        if os.path.exists(os.path.join(root, '.unpacked')):
-            continue
-        tmp = tempfile.mkdtemp(dir=DIR)
-        os.chmod(tmp, 0o755)    # apt's download user writes here
-        sh(['apt-get', 'download', '-q', pkg], cwd=tmp,
-           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(root, ignore_errors=True)
-        sh(['dpkg-deb', '-x', glob.glob(os.path.join(tmp, '*.deb'))[0],
-            root])
-        shutil.rmtree(tmp)
-        open(os.path.join(root, '.unpacked'), 'w').close()
+    unpack('busybox-static:arm64', os.path.join(DIR, 'busybox'))
+    kernels = []
+    for k in kvers:
+        root = os.path.join(DIR, k, 'root')
+        unpack('linux-image-%s-unsigned:arm64' % k, root)
+        if not os.path.exists(os.path.join(root, 'lib/modules', k,
+                                           'modules.dep')):
+            sh(['depmod', '-b', root, k])
+        kernels.append(vmrig.Kernel(k, cache=DIR))
+    return kernels
 
 
-def module(root, kver, name):
-    """A module of the kernel's own, uncompressed, or None."""
-    for p in glob.glob(os.path.join(root, 'lib/modules', kver, 'kernel',
-                                    'drivers/virtio', name + '.ko*')):
-        data = open(p, 'rb').read()
-        return lzma.decompress(data) if p.endswith('.xz') else data
-    return None
-
-
-def initrd(kver, ours, path):
+def initrd(kernel, ours, path):
     cp = vmrig.Cpio()
     for d in ('bin', 'proc', 'sys', 'dev'):
         cp.dir(d)
@@ -117,21 +119,17 @@ def initrd(kver, ours, path):
     for a in ('sh', 'mount', 'insmod', 'cat', 'sleep', 'echo'):
         cp.symlink('bin/' + a, 'busybox')
     cp.file('init', INIT, 0o755)
-    root = os.path.join(DIR, kver)
-    config = open(os.path.join(root, 'boot', 'config-' + kver)).read()
-    if 'CONFIG_VIRTIO_PCI=m' in config:
-        for m in ('virtio_pci_legacy_dev', 'virtio_pci_modern_dev',
-                  'virtio_pci'):
-            data = module(root, kver, m)
-            if data:
-                cp.file(m + '.ko', data)
+    mods = kernel.load_order(['virtio_pci'])
+    for m in mods:
+        cp.file(m + '.ko', kernel.module_bytes(m))
     cp.file('virtio_mem.ko', open(ours, 'rb').read())
+    cp.file('modules', ' '.join(mods + ['virtio_mem']) + '\n')
     with open(path, 'wb') as f:
         f.write(gzip.compress(cp.finish()))
 
 
 class Guest:
-    def __init__(self, kver, rd, cmdline, block, logdir, name):
+    def __init__(self, kernel, rd, cmdline, block, logdir, name):
         self.log = os.path.join(logdir, name + '.log')
         self.qmp_path = os.path.join(tempfile.mkdtemp(), 'qmp.sock')
         cmd = [QEMU, '-machine', 'virt', '-accel', 'tcg',
@@ -139,7 +137,7 @@ class Guest:
                '-m', '1G,maxmem=9G', '-nographic', '-nodefaults',
                '-serial', 'file:' + self.log,
                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
-               '-kernel', os.path.join(DIR, kver, 'boot', 'vmlinuz-' + kver),
+               '-kernel', kernel.vmlinuz,
                '-initrd', rd, '-append', 'console=ttyAMA0 panic=-1 ' +
                cmdline, '-no-reboot',
                '-object', 'memory-backend-ram,id=mem0,size=8G,reserve=off',
@@ -175,10 +173,11 @@ class Guest:
         shutil.rmtree(os.path.dirname(self.qmp_path), ignore_errors=True)
 
 
-def run_case(kver, rd, case, logdir):
+def run_case(kernel, rd, case, logdir):
     """[(ok, what)] for one case in a fresh guest."""
     name, cmdline, block, sizes = case
-    g = Guest(kver, rd, cmdline, block, logdir, '%s-%s' % (kver, name))
+    g = Guest(kernel, rd, cmdline, block, logdir,
+              '%s-%s' % (kernel.kver, name))
     checks = []
     try:
         first = g.wait_seen()
@@ -227,27 +226,29 @@ def main():
                     % ', '.join(KVERS))
     args = ap.parse_args()
     kvers = args.kver or KVERS
-    fetch(kvers)
-    logdir = os.path.join(vmrig.REPO, 'build', 'arm64')
-    os.makedirs(logdir, exist_ok=True)
-    todo = []
     for k in kvers:
         ours = os.path.join(vmrig.REPO, 'build', 'cross', k, 'virtio_mem.ko')
         if not os.path.exists(ours):
             ap.error('%s missing: run make modules-all' % ours)
-        rd = os.path.join(logdir, k + '.initrd.gz')
-        initrd(k, ours, rd)
-        todo += [(k, rd, c) for c in CASES]
+    logdir = os.path.join(vmrig.REPO, 'build', 'arm64')
+    os.makedirs(logdir, exist_ok=True)
+    todo = []
+    for kernel in fetch(kvers):
+        rd = os.path.join(logdir, kernel.kver + '.initrd.gz')
+        initrd(kernel, os.path.join(vmrig.REPO, 'build', 'cross',
+                                    kernel.kver, 'virtio_mem.ko'), rd)
+        todo += [(kernel, rd, c) for c in CASES]
     print('TAP version 13')
     print('1..%d' % len(todo))
     bad = 0
-    for i, (k, rd, case) in enumerate(todo, 1):
+    for i, (kernel, rd, case) in enumerate(todo, 1):
         t0 = time.monotonic()
-        checks = run_case(k, rd, case, logdir)
+        checks = run_case(kernel, rd, case, logdir)
         ok = all(c[0] for c in checks)
         bad += not ok
-        print('%sok %d - %s %s (%.0f s)' % ('' if ok else 'not ', i, k,
-                                            case[0], time.monotonic() - t0))
+        print('%sok %d - %s %s (%.0f s)' % ('' if ok else 'not ', i,
+                                            kernel.kver, case[0],
+                                            time.monotonic() - t0))
         for c_ok, what in checks:
             print('#   %s %s' % ('ok:' if c_ok else 'FAIL:', what))
         sys.stdout.flush()
