@@ -734,15 +734,15 @@ def bar_(r, key):
     t = r.get(key)
     extra = ''
     if r.get('oom_kills') and key == 't_size':
-        extra = '\\n%d OOM kill%s' % (r['oom_kills'],
+        extra = ', %d OOM kill%s' % (r['oom_kills'],
                                       's' if r['oom_kills'] > 1 else '')
     at = human(r['final_plugged']).split(' (')[0]
     if key == 't_size' and not r.get('reached'):
-        return ['NaN', r['waited'], '"not reached\\nat %s%s"' % (at, extra)]
+        return ['NaN', r['waited'], '"not reached at %s%s"' % (at, extra)]
     if t is None:
         return ['NaN', r['waited'], '"never"']
     if key == 't_memtotal' and r['final_plugged'] != r['requested']:
-        extra = '\\n(at %s)' % at
+        extra = ' (at %s)' % at
     return [t, 'NaN', '"%.1f s%s"' % (t, extra)]
 
 
@@ -761,8 +761,10 @@ def run_gnuplot(gp, work, script, path):
 
 
 def write_png(result, path):
-    """Bar chart with gnuplot: per scenario, distro and ours side by side;
-    top: until the size is reached, bottom: until MemTotal agrees."""
+    """Horizontal bars with gnuplot, a panel per measure (until the size
+    is reached; until MemTotal agrees): per scenario, distro above ours,
+    each bar labelled with its time, ours also with its ratio to the
+    distro's (below 1: ours is faster)."""
     gp = shutil.which('gnuplot')
     if not gp:
         log('gnuplot missing (make deps installs gnuplot-nox): no PNG')
@@ -771,49 +773,51 @@ def write_png(result, path):
     os.makedirs(work, exist_ok=True)
     panels = [('t_size', 'until QMP size == requested'),
               ('t_memtotal', 'until guest MemTotal agrees with plugged size')]
-    for key, _ in panels:
-        with open(os.path.join(work, key + '.dat'), 'w') as f:
-            for i, sc in enumerate(result['scenarios']):
-                vals = []
-                for d in DRIVERS:
-                    vals += bar(sc['runs'].get(d) or {}, key)
-                title = sc['title'].replace(', ', '\\n', 1).replace(
-                    '45% memfill workload', 'memfill 45%')
-                f.write('%d "%s" %s\n' % (i, title,
-                                          ' '.join(str(v) for v in vals)))
-    n = len(result['scenarios'])
-    script = ['set terminal pngcairo size 1400,1100 font "DejaVu Sans,11"',
+    scs = result['scenarios']
+    # Tic labels are formats to gnuplot: a per cent sign is doubled.
+    ytics = ', '.join('"%s" %d.5' % (sc['title'].replace('%', '%%').replace(
+        ', ', '\\n', 1), 3 * i) for i, sc in enumerate(scs))
+    script = ['set terminal pngcairo size 1300,%d font "DejaVu Sans,11"'
+              % (220 + 2 * 75 * len(scs)),
               'set output "%s"' % path,
               'set multiplot layout 2,1 title "virtio-mem bench: %s, %s '
               '(QEMU TCG wall-clock; compare ratios)" font ",14"'
               % (result['kver'], result['date']),
               'set style fill solid 0.85 border -1',
-              'set boxwidth 0.36',
-              'set grid ytics',
-              'set key top left',
-              'set xrange [-0.6:%f]' % (n - 0.4),
-              'set yrange [0:*]',
-              'set offsets 0,0,graph 0.18,0',
-              'set ylabel "seconds"',
-              'set bmargin 4',
-              'set label 1 "hatched: not reached within the wait (bar = '
-              'time waited)" at graph 0.99, graph 0.95 right font ",9"',
-              'set xtics font ",10"']
-    for key, label in panels:
+              'set termoption noenhanced',
+              'set grid xtics', 'set xrange [0:*]', 'set xlabel "seconds"',
+              'set offsets 0,graph 0.3,0.6,0.6', 'set lmargin 40',
+              'set yrange [*:*] reverse', 'set ytics (%s)' % ytics,
+              'set key bottom right',
+              'set palette defined (%s)' % ', '.join(
+                  '%d "%s"' % (i, c) for i, c in enumerate(PEER_COLOURS)),
+              'set cbrange [0:%d]' % (len(PEER_COLOURS) - 1),
+              'unset colorbox']
+    for key, title in panels:
         dat = os.path.join(work, key + '.dat')
+        with open(dat, 'w') as f:
+            for i, sc in enumerate(scs):
+                first = sc['runs'].get(DRIVERS[0]) or {}
+                for j, d in enumerate(DRIVERS):
+                    r = sc['runs'].get(d) or {}
+                    got, missed, at, label = bar(r, key)
+                    q = ratio(first, r, key) if j else ''
+                    if q:
+                        label = label[:-1] + ', %sx"' % q
+                    f.write('%d %s %s %s %s %d\n' % (
+                        3 * i + j, got, missed, at, label,
+                        colour('virtio-mem, ' + d, 0)))
         script += [
-            'set title "%s"' % label,
-            'plot "%s" using ($1-0.19):3:xtic(2) with boxes lc rgb "#4a7ab0" '
-            'title "distro", '
-            '"" using ($1+0.19):7 with boxes lc rgb "#e8862a" title "ours", '
-            '"" using ($1-0.19):4 with boxes fs pattern 4 border -1 '
-            'lc rgb "#4a7ab0" notitle, '
-            '"" using ($1+0.19):8 with boxes fs pattern 4 border -1 '
-            'lc rgb "#e8862a" notitle, '
-            '"" using ($1-0.19):5:6 with labels offset 0,1.3 font ",9" '
-            'notitle, '
-            '"" using ($1+0.19):9:10 with labels offset 0,1.3 font ",9" '
-            'notitle' % dat]
+            'set title "%s (hatched: not reached; bar = time waited)"'
+            % title,
+            'plot "%s" using (0):1:(0):2:($1-0.4):($1+0.4):6 with '
+            'boxxyerror lc palette notitle, '
+            '"" using (0):1:(0):3:($1-0.4):($1+0.4):6 with boxxyerror '
+            'fs pattern 4 border -1 lc palette notitle, '
+            '"" using 4:1:5 with labels left offset 1,0 font ",9" notitle, '
+            'NaN with boxes lc rgb "%s" title "distro", '
+            'NaN with boxes lc rgb "%s" title "ours"'
+            % (dat, PEER_COLOURS[3], PEER_COLOURS[4])]
     script.append('unset multiplot')
     return run_gnuplot(gp, work, script, path)
 
