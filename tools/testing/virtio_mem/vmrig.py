@@ -911,8 +911,10 @@ class VM:
                 # a debug kernel has been seen to lose the timer wakeup of
                 # an idle vCPU at boot (an RCU stall, then silence), and
                 # QEMU to end 10 s into a debug boot with nothing on the
-                # console. Boot once more, and say why; the first console
-                # is kept.
+                # console, and QEMU to abort in TCG ("iotlb_to_section:
+                # Assertion") while a guest with the driver built in was
+                # still enumerating PCI. Boot once more, and say why; the
+                # first console is kept.
                 self.boot_failures.append('%s (console kept as %s)'
                                           % (e, kept))
                 print('vmrig: %s: %s before the module under test was '
@@ -962,8 +964,12 @@ class VM:
         self.alive()
 
     def module_loaded(self):
-        """Has the guest's init reported loading the module under test?"""
-        return self.builtin or 'vmrig: insmod' in self.console()
+        """Has the driver under test started: has the guest's init reported
+        loading the module, or, built in, has the driver taken a device?"""
+        if self.builtin:
+            return re.search(r'virtio_mem virtio\d+:', self.console()) \
+                is not None
+        return 'vmrig: insmod' in self.console()
 
     def keep_console(self, tag):
         """Copy the console log aside as <name>.<tag>.log; return its path."""
