@@ -12,6 +12,7 @@
 #   - the guest kernels: the Debian unsigned image packages for every
 #     supported kernel, unpacked to $VMCACHE/<kver>/root (vmlinuz, config,
 #     modules tree), outside the repository;
+#   - the same for arm64 guests, with QEMU for them (scripts/arm64-guests.sh);
 #   - checkpatch.pl and its data files, taken from the linux-source-6.12
 #     tarball, in $VMCACHE/checkpatch/;
 #   - kexec-tools and the libraries its binary needs, for the guests (the
@@ -133,6 +134,9 @@ done
 
 # 3b. Cross compilers and other architectures' headers (make modules-all).
 "$(dirname "$0")"/cross.sh fetch
+
+# 3c. arm64 guests: qemu-system-aarch64, Debian's arm64 kernels, busybox.
+"$(dirname "$0")"/arm64-guests.sh
 
 # 4. checkpatch.pl and its data files from the kernel source tarball.
 cp_dir=$VMCACHE/checkpatch

@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """The VM tier's console judge and its command channel, without a VM:
 which guest console lines fail a scenario, which reports are known, which
-stall is TCG's own, and that a command line the guest's tty damaged runs
-once all the same.
+stall is TCG's own, that a command line the guest's tty damaged runs
+once all the same, and which machine each guest architecture boots on.
 
   python3 tools/testing/virtio_mem/test_vmrig.py     (run by make unit)
 """
 
 import base64
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -221,11 +222,69 @@ class BootAgain(unittest.TestCase):
                                     'test) rc=0\n', False))
 
 
+def fake_kernel(root, kver, arch_line):
+    """An unpacked image package with nothing in it but what Kernel reads:
+    a vmlinuz, a config with @arch_line, an empty modules.dep."""
+    mods = os.path.join(root, kver, 'root', 'lib', 'modules', kver)
+    boot = os.path.join(root, kver, 'root', 'boot')
+    os.makedirs(mods)
+    os.makedirs(boot)
+    open(os.path.join(boot, 'vmlinuz-' + kver), 'w').close()
+    with open(os.path.join(boot, 'config-' + kver), 'w') as f:
+        f.write(arch_line + '\nCONFIG_VIRTIO_MEM=m\n')
+    open(os.path.join(mods, 'modules.dep'), 'w').close()
+    return vmrig.Kernel(kver, cache=root)
+
+
+class Machines(unittest.TestCase):
+    """Each guest architecture gets its own QEMU, machine, console and
+    command channel."""
+
+    def tmp(self):
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root)
+        return root
+
+    def qemu_cmd(self, arch_line):
+        root = self.tmp()
+        kernel = fake_kernel(root, '9.9.9-test', arch_line)
+        vm = vmrig.VM.__new__(vmrig.VM)
+        vm.kernel, vm.boot_mem, vm.maxmem_extra = kernel, vmrig.GiB, 0
+        vm.smp, vm.numa, vm.slots, vm.cmdline = 2, 0, 0, ''
+        vm.devices, vm.shmdir, vm.reboot, vm.extra_args = [], None, False, []
+        vm.log_path, vm.shell_path, vm.qmp_path = 'con', 'sh', 'qmp'
+        vm.tmpdir = root
+        return kernel, ' '.join(vm.qemu_cmd('initrd'))
+
+    def test_x86_64(self):
+        k, cmd = self.qemu_cmd('CONFIG_X86_64=y')
+        self.assertEqual(k.arch.channel, 'ttyS1')
+        self.assertIn('-machine q35', cmd)
+        self.assertIn('console=ttyS0,', cmd)
+        self.assertIn('-serial chardev:sh', cmd)
+
+    def test_arm64(self):
+        k, cmd = self.qemu_cmd('CONFIG_ARM64=y')
+        self.assertEqual(k.arch.channel, 'vport*p1')
+        self.assertTrue(cmd.startswith('qemu-system-aarch64 -machine virt '))
+        self.assertIn('console=ttyAMA0,', cmd)
+        self.assertIn('virtserialport,bus=vmrig-ser.0,nr=1,chardev=sh', cmd)
+        self.assertNotIn('-serial chardev:sh', cmd)
+
+    def test_no_kexec_on_arm64(self):
+        root = self.tmp()
+        k = fake_kernel(root, '9.9.9-test', 'CONFIG_ARM64=y')
+        with self.assertRaisesRegex(vmrig.VMError, 'x86-64 only'):
+            vmrig.build_initramfs(k, None, os.path.join(root, 'i'),
+                                  kexec=True)
+
+
 def main():
     """TAP, one line a test, like the harness's other runs."""
     load = unittest.defaultTestLoader.loadTestsFromTestCase
     tests = [(t, 'console') for t in load(ConsoleJudge)] + \
         [(t, 'channel') for t in load(CommandChannel)] + \
+        [(t, 'machine') for t in load(Machines)] + \
         [(t, 'boot') for t in load(BootAgain)]
     bad = 0
     for n, (t, what) in enumerate(tests, 1):

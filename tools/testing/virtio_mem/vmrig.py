@@ -4,20 +4,24 @@
 Python 3 standard library only. The pieces:
 
   Kernel     one unpacked Debian image package (scripts/deps.sh puts them in
-             /var/cache/virtio-mem/<kver>/root): vmlinuz, config, modules.
+             /var/cache/virtio-mem/<kver>/root, the arm64 ones in
+             .../arm64/<kver>/root): vmlinuz, config, modules.
   Initramfs  busybox-static with its applets, the guest kernel's virtio/PCI
              modules where they are modules (6.1) rather than built in
              (6.12), the module under test, the in-guest selftests, and an
-             /init that loads the modules and serves a command loop on ttyS1.
+             /init that loads the modules and serves the command channel.
   QMP        line-oriented JSON client on a unix socket.
-  Shell      the guest command channel: ttyS1 is a unix socket on the host.
+  Shell      the guest command channel: a serial port (ttyS1 on x86-64, a
+             PCI 16550 on arm64) that is a unix socket on the host.
              The host sends "<id> <base64 of a shell script>\\n"; the guest
              runs it with sh (stdin /dev/null, stdout+stderr to the port) and
              then writes "\\n@@VMRIG-END <id> <rc>@@\\n".
-  VM         qemu-system-x86_64 -machine q35 -accel tcg plus all of the above,
-             with helpers for the things tests look at.
+  VM         qemu-system-x86_64 -machine q35 (or qemu-system-aarch64
+             -machine virt for an arm64 kernel) -accel tcg plus all of the
+             above, with helpers for the things tests look at.
 
-The console (ttyS0: kernel log and /init's messages) goes to a log file;
+The console (ttyS0, ttyAMA0 on arm64: kernel log and /init's messages) goes
+to a log file;
 console_problems() scans it for kernel warnings, oopses and the like.
 
 Background processes started in the guest must redirect their output (for
@@ -46,6 +50,50 @@ BUILD = os.path.join(REPO, 'build', 'vmtest')
 SELFTESTS = os.path.join(REPO, 'tools', 'testing', 'selftests', 'virtio_mem')
 QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 BUSYBOX = os.environ.get('BUSYBOX', '/bin/busybox')
+# Debian's arm64 kernels and busybox, unpacked by scripts/arm64-guests.sh.
+ARM64_CACHE = os.path.join(VMCACHE, 'arm64')
+
+
+class Arch:
+    """What differs between the guest architectures the rig boots."""
+
+    def __init__(self, name, qemu, machine, console, channel, busybox, cc,
+                 channel_args, modules=()):
+        self.name = name
+        self.qemu = qemu
+        self.machine = machine
+        self.console = console
+        # The guest's tty for the command channel, and how QEMU makes it.
+        self.channel = channel
+        self.channel_args = channel_args
+        self.busybox = busybox
+        # The C compiler for the in-guest selftests (linked statically).
+        self.cc = cc
+        # Modules the channel needs, where they are not built in.
+        self.modules = list(modules)
+
+
+ARCHES = {
+    'x86_64': Arch(
+        'x86_64', QEMU, ['-machine', 'q35', '-cpu', 'qemu64'],
+        'ttyS0', 'ttyS1', BUSYBOX, 'cc',
+        lambda chardev: ['-serial', 'chardev:' + chardev]),
+    # virt has one UART (the console); the channel is a virtio-serial
+    # port (/dev/vport<N>p1). A 16550 on PCI worked too, but once in
+    # about twenty scenarios its output stopped for good mid-command.
+    # pauth-impdef: the architected pointer authentication algorithm
+    # costs TCG a lot and tells a guest nothing here.
+    'arm64': Arch(
+        'arm64', os.environ.get('QEMU_ARM64', 'qemu-system-aarch64'),
+        ['-machine', 'virt', '-cpu', 'max,pauth-impdef=on'],
+        'ttyAMA0', 'vport*p1',
+        os.path.join(ARM64_CACHE, 'busybox', 'bin', 'busybox'),
+        'aarch64-linux-gnu-gcc',
+        lambda chardev: ['-device', 'virtio-serial-pci,id=vmrig-ser',
+                         '-device', 'virtserialport,bus=vmrig-ser.0,nr=1,'
+                         'chardev=' + chardev],
+        modules=['virtio_console']),
+}
 # Device memory lives in files here (tmpfs), so the host can check it.
 SHMDIR = '/dev/shm'
 # kexec-tools for the guests, unpacked by scripts/deps.sh.
@@ -172,8 +220,11 @@ def wait_for(pred, timeout, interval=0.25, what='condition', alive=None):
 class Kernel:
     """One unpacked Debian kernel image package."""
 
-    def __init__(self, kver, cache=VMCACHE):
+    def __init__(self, kver, cache=None):
         self.kver = kver
+        if cache is None:
+            cache = ARM64_CACHE if re.search(r'-arm64(-|$)', kver) \
+                else VMCACHE
         self.root = os.path.join(cache, kver, 'root')
         self.vmlinuz = os.path.join(self.root, 'boot', 'vmlinuz-' + kver)
         self.moddir = os.path.join(self.root, 'lib', 'modules', kver)
@@ -192,6 +243,8 @@ class Kernel:
                 path, _, rest = line.partition(':')
                 self.deps[self.modname(path)] = (
                     path, [self.modname(p) for p in rest.split()])
+        self.arch = ARCHES['arm64' if self.config.get('CONFIG_ARM64') == 'y'
+                           else 'x86_64']
         # A kernel of the debug tier (scripts/debug-kernel.sh).
         self.debug = self.config.get('CONFIG_KASAN') == 'y'
         self.slow = int(os.environ.get('VMRIG_SLOW', '3')) if self.debug \
@@ -342,8 +395,13 @@ if [ "$VMRIG_LOAD" = 1 ] && [ -f /lib/vmrig/test/virtio_mem.ko ]; then
 fi
 
 serve() {
-	stty -F /dev/ttyS1 raw -echo 115200 || return
-	exec 3<>/dev/ttyS1
+	set -- /dev/$VMRIG_TTY
+	[ -c "$1" ] || return
+	# A serial port must be raw; a virtio port has no line discipline.
+	case $1 in
+	/dev/tty*) stty -F "$1" raw -echo 115200 || return ;;
+	esac
+	exec 3<>"$1"
 	printf '\n@@VMRIG-READY@@\n' >&3
 	while IFS= read -r line <&3; do
 		# "<seq> <length> <base64>": a line that lost characters on
@@ -369,7 +427,7 @@ serve() {
 	done
 	exec 3>&-
 }
-echo "vmrig: guest ready, serving commands on ttyS1"
+echo "vmrig: guest ready, serving commands on $VMRIG_TTY"
 while :; do
 	serve
 	sleep 1
@@ -378,28 +436,30 @@ done
 
 
 def busybox_applets():
+    """The applets' paths. The host's busybox-static answers for the arm64
+    one too: both come from the same Debian release and version."""
     out = subprocess.run([BUSYBOX, '--list-full'], check=True,
                          capture_output=True, text=True).stdout
     return [l.strip() for l in out.splitlines() if l.strip()]
 
 
-_selftests_cache = None
+_selftests_cache = {}
 
 
-def build_selftests():
-    """Build the in-guest selftests; return [(name, data, mode)].
+def build_selftests(arch=ARCHES['x86_64']):
+    """Build the in-guest selftests for @arch; return [(name, data, mode)].
 
-    Built once per process, in a private directory, so that several rigs
-    can run side by side."""
-    global _selftests_cache
-    if _selftests_cache is not None:
-        return _selftests_cache
+    Built once per process and architecture, in a private directory, so
+    that several rigs can run side by side."""
+    if arch.name in _selftests_cache:
+        return _selftests_cache[arch.name]
     tmp = tempfile.mkdtemp(prefix='vmrig-selftests-')
     try:
         objdir = os.path.join(tmp, 'obj')
         outdir = os.path.join(tmp, 'install')
         r = subprocess.run(['make', '-s', '-C', SELFTESTS, 'OUTPUT=' + objdir,
-                            'INSTALL_PATH=' + outdir, 'install'],
+                            'INSTALL_PATH=' + outdir, 'CC=' + arch.cc,
+                            'install'],
                            capture_output=True, text=True)
         if r.returncode:
             raise VMError('building selftests failed:\n' + r.stdout +
@@ -413,7 +473,7 @@ def build_selftests():
                           0o755 if os.access(p, os.X_OK) else 0o644))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _selftests_cache = files
+    _selftests_cache[arch.name] = files
     return files
 
 
@@ -453,6 +513,10 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
     with their dependencies, for tests to insmod.
     @kexec: also kexec-tools, and in /kexec/ the kernel and an initramfs
     without @kexec, for a crash kernel or a kexec reboot."""
+    arch = kernel.arch
+    if kexec and arch.name != 'x86_64':
+        raise VMError('kexec in the guest: x86-64 only (kexec-tools are '
+                      'unpacked for amd64)')
     inner = None
     if kexec:
         inner = out + '.inner'
@@ -464,7 +528,7 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
         cp.dir(d)
     cp.node('dev/console', stat.S_IFCHR | 0o600, 5, 1)
     cp.node('dev/null', stat.S_IFCHR | 0o666, 1, 3)
-    with open(BUSYBOX, 'rb') as f:
+    with open(arch.busybox, 'rb') as f:
         cp.file('bin/busybox', f.read(), 0o755)
     for a in busybox_applets():
         if a.strip('/') != 'bin/busybox':
@@ -475,7 +539,7 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
     # module under test depends on. Under /lib/vmrig, where no modprobe
     # looks; the distro's virtio_mem.ko is only there if it is under test.
     mod_data = read_module(module) if module else None
-    wanted = ['virtio_pci']
+    wanted = ['virtio_pci'] + arch.modules
     if mod_data:
         wanted += module_depends(mod_data)
     base = [m for m in kernel.load_order(wanted)
@@ -497,15 +561,16 @@ def build_initramfs(kernel, module, out, modparams='', load=True,
                 cp.file('lib/vmrig/extra/%s.ko' % m, kernel.module_bytes(m))
 
     # Selftests.
-    for name, data, mode in build_selftests():
+    for name, data, mode in build_selftests(arch):
         cp.file('selftests/virtio_mem/' + name, data, mode)
         if mode & 0o111 and not name.endswith('.list'):
             cp.symlink('usr/bin/' + name,
                        '/selftests/virtio_mem/' + name)
 
     conf = ('VMRIG_BASE_MODULES="%s"\nVMRIG_LOAD=%d\nVMRIG_MODPARAMS="%s"\n'
-            'VMRIG_KVER="%s"\n' % (' '.join(base), 1 if load else 0,
-                                    modparams, kernel.kver))
+            'VMRIG_KVER="%s"\nVMRIG_TTY="%s"\n'
+            % (' '.join(base), 1 if load else 0, modparams, kernel.kver,
+               arch.channel))
     cp.file('etc/vmrig.conf', conf)
     cp.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n')
     if kexec:
@@ -840,23 +905,23 @@ class VM:
         maxmem = self.boot_mem + self.maxmem_extra
         for d in self.devices:
             maxmem += d.size + (0 if d.memaddr is not None else GiB)
-        append = ('console=ttyS0,115200 panic=-1 mitigations=off '
-                  'no_timer_check ' + self.cmdline).strip()
-        cmd = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
-               '-smp', self.smp_arg(),
-               '-m', '%dM,%smaxmem=%dM' % (self.boot_mem // MiB,
-                                           'slots=%d,' % self.slots
-                                           if self.slots else '',
-                                           maxmem // MiB),
-               '-nodefaults', '-nographic',
-               '-chardev', 'file,id=con,path=' + self.log_path,
-               '-serial', 'chardev:con',
-               '-chardev', 'socket,id=sh,path=%s,server=on,wait=off'
-               % self.shell_path,
-               '-serial', 'chardev:sh',
-               '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
-               '-kernel', self.kernel.vmlinuz, '-initrd', initrd,
-               '-append', append]
+        arch = self.kernel.arch
+        append = ('console=%s,115200 panic=-1 mitigations=off '
+                  'no_timer_check %s' % (arch.console, self.cmdline)).strip()
+        cmd = [arch.qemu] + arch.machine + [
+            '-accel', 'tcg', '-smp', self.smp_arg(),
+            '-m', '%dM,%smaxmem=%dM' % (self.boot_mem // MiB,
+                                        'slots=%d,' % self.slots
+                                        if self.slots else '',
+                                        maxmem // MiB),
+            '-nodefaults', '-nographic',
+            '-chardev', 'file,id=con,path=' + self.log_path,
+            '-serial', 'chardev:con',
+            '-chardev', 'socket,id=sh,path=%s,server=on,wait=off'
+            % self.shell_path] + arch.channel_args('sh') + [
+            '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
+            '-kernel', self.kernel.vmlinuz, '-initrd', initrd,
+            '-append', append]
         if not self.reboot:
             # A guest that reboots (a panic with panic=-1) ends QEMU.
             cmd.append('-no-reboot')

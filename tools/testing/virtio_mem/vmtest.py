@@ -70,6 +70,13 @@ class Ctx:
         """The driver is built into the kernel (make check-builtin)."""
         return self.args.module == 'builtin'
 
+    def need_x86(self, why):
+        """Skip a scenario that needs what the rig has for x86-64 guests
+        only (@why: what that is)."""
+        arch = vmrig.Kernel(self.args.kver).arch.name
+        if arch != 'x86_64':
+            raise Skip('x86-64 guests only (%s): %s' % (why, arch))
+
     def need_module(self, why):
         """Skip the rest of a scenario that needs the driver as a module
         (@why: what it does with it), saying so."""
@@ -1244,6 +1251,7 @@ def adopt_probe_fails(ctx):
     blocks and then fails; that failed probe leaves the region reserved,
     so the insmod after it (callback free again) adopts the blocks too,
     with no UNPLUG_ALL under online memory."""
+    ctx.need_x86('the test modules are built for amd64 only')
     ctx.need_module('insmod of the callback-holding test module')
     vm = ctx.vm(devices=[MemDev('vm0', '4G')],
                 cmdline='memhp_default_state=online')
@@ -1317,6 +1325,7 @@ def kdump(ctx):
     unplugged parts without touching them (host-side oracle), and the
     device gets nothing but STATE requests: a resize asked for meanwhile
     is left alone."""
+    ctx.need_x86('kexec-tools are unpacked for amd64 only')
     vm = ctx.vm(devices=[MemDev('vm0', ctx.sized('2G', '1G'))],
                 boot_mem='1G', kexec=True,
                 cmdline='memhp_default_state=online_movable crashkernel=%s'
@@ -1413,6 +1422,7 @@ def kexec_reboot(ctx):
     """kexec into a new kernel with 1G plugged: its driver finds memory
     plugged that it knows nothing of, sends UNPLUG_ALL, and plugs the
     requested 1G again."""
+    ctx.need_x86('kexec-tools are unpacked for amd64 only')
     vm = ctx.vm(devices=[MemDev('vm0', '2G')], kexec=True,
                 cmdline='memhp_default_state=online_movable')
     base_kb = vm.memtotal_kb()
@@ -1517,6 +1527,7 @@ def suspend_to_idle(ctx):
     """s2idle with 512M plugged and memfill checking it, woken by the ACPI
     power button (QMP system_powerdown): allowed, memory intact, resizing
     works after. Hibernation is refused before anything is frozen."""
+    ctx.need_x86('woken by the ACPI power button')
     vm = ctx.vm(devices=[MemDev('vm0', '2G')],
                 cmdline='memhp_default_state=online_movable',
                 extra_modules=button_modules(ctx))
@@ -1549,6 +1560,7 @@ def suspend_to_ram(ctx):
     plugged, allowed with memory intact when the device offers
     PERSISTENT_SUSPEND, else refused with a message naming the reason.
     Resizing works after each."""
+    ctx.need_x86('S3 of the q35 machine')
     vm = ctx.vm(devices=[MemDev('vm0', '2G')],
                 cmdline='memhp_default_state=online_movable',
                 extra_args=['-global', 'ICH9-LPC.disable_s3=0'])
