@@ -385,15 +385,23 @@ void virtio_mem_config_changed(struct virtio_device *vdev)
 
 /*
  * The node of the device's memory: its ACPI PXM if that was negotiated
- * (C2), else the node of its address.
+ * (C2), else the node of its address. A guest booted with a device tree
+ * (arm64 without firmware) has no ACPI, while the device may still offer
+ * a PXM: with more than one node, say that the node used is not the one
+ * the host asked for but the one of the address.
  */
 static int virtio_mem_node(struct virtio_mem *vm)
 {
 	int nid = NUMA_NO_NODE;
 
 #if defined(CONFIG_NUMA) && defined(CONFIG_ACPI_NUMA)
-	if (virtio_has_feature(vm->vdev, VIRTIO_MEM_F_ACPI_PXM))
+	if (virtio_has_feature(vm->vdev, VIRTIO_MEM_F_ACPI_PXM)) {
 		nid = pxm_to_node(vm->cfg.node_id);
+		if (nid == NUMA_NO_NODE && num_online_nodes() > 1)
+			dev_info(&vm->vdev->dev,
+				 "proximity domain %u is unknown to this guest (no ACPI NUMA): using the node of the device's address\n",
+				 vm->cfg.node_id);
+	}
 #endif
 	if (nid == NUMA_NO_NODE)
 		nid = memory_add_physaddr_to_nid(vm->cfg.addr);

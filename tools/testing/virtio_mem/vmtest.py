@@ -280,7 +280,8 @@ def memfill(ctx):
 
 @scenario
 def numa_two_nodes(ctx):
-    """Two NUMA nodes, one device on each: blocks land on the right node."""
+    """Two NUMA nodes, one device on each: blocks land on the right node
+    (without ACPI, on the node of the device's address, said in dmesg)."""
     vm = ctx.vm(devices=[MemDev('vm0', '4G', node=0),
                          MemDev('vm1', '4G', node=1)],
                 numa=2, cmdline='memhp_default_state=online')
@@ -292,10 +293,26 @@ def numa_two_nodes(ctx):
         return
     total = 2 * GiB + 256 * MiB
     wait_memtotal(ctx, vm, base_kb + total // 1024, 'two devices')
-    guest_check(ctx, vm, 'vm0', 'vm0 on node 0', zone='Normal', node=0,
-                min_blocks=8)
-    guest_check(ctx, vm, 'vm1', 'vm1 on node 1', zone='Normal', node=1,
-                min_blocks=10)
+    nodes = {'vm0': 0, 'vm1': 1}
+    if vm.run('test -d /sys/firmware/acpi/tables')[0]:
+        # No ACPI (arm64 booted with a device tree): the device's node_id,
+        # an ACPI proximity domain, means nothing to the guest. Each
+        # device's memory goes to the node of its address, and the driver
+        # says so.
+        dm = vm.dmesg()
+        ctx.check(len(re.findall(r'proximity domain \d+ is unknown to this '
+                                 r'guest', dm)) == 2,
+                  'without ACPI: each device says its PXM is unknown', dm)
+        for dev in nodes:
+            m = re.search(r'region 0x%x-.*, node (\d+),'
+                          % vm.region(dev)[0], dm)
+            nodes[dev] = int(m.group(1)) if m else -1
+        ctx.note('without ACPI: nodes of the devices\' addresses: %s'
+                 % nodes)
+    guest_check(ctx, vm, 'vm0', 'vm0 on node %d' % nodes['vm0'],
+                zone='Normal', node=nodes['vm0'], min_blocks=8)
+    guest_check(ctx, vm, 'vm1', 'vm1 on node %d' % nodes['vm1'],
+                zone='Normal', node=nodes['vm1'], min_blocks=10)
     rc, out = vm.run('grep -H MemTotal /sys/devices/system/node/node*/meminfo')
     ctx.note(out.strip())
 
