@@ -355,14 +355,145 @@ def held_census(vm, dev_id):
     return kinds
 
 
+# Where the time of a resize goes, from ftrace in the guest: each call of
+# the core-mm functions a virtio-mem driver makes (function_graph, depth 1:
+# an online_pages() inside add_memory_driver_managed() counts once, with
+# the call it is part of), and, for ours, each request from its
+# tracepoints (in a trace instance of their own). Both drivers call the
+# same core-mm functions, so the distro's row is traced the same way.
+CORE_MM = ['add_memory_driver_managed', 'offline_and_remove_memory',
+           'alloc_contig_range', 'alloc_contig_range_noprof',
+           'free_contig_range']
+
+# Set up before the set-up plug: the ring buffers are kernel memory, which
+# must not land in the device's memory blocks that a ZONE_NORMAL row then
+# tries to empty (seen: the traced unplug to 0 stalled on them).
+TRACE_SETUP = r"""
+T=/sys/kernel/tracing
+[ -e $T/trace ] || mount -t tracefs nodev $T || exit 1
+cd $T && echo 0 >tracing_on && echo nop >current_tracer || exit 1
+fns=
+for f in %s; do
+	grep -q "^$f\$" available_filter_functions && fns="$fns $f"
+done
+echo $fns >set_ftrace_filter && echo 1 >max_graph_depth &&
+echo 1 >options/funcgraph-abstime && echo 16384 >buffer_size_kb &&
+echo function_graph >current_tracer || exit 1
+if [ -d events/virtio_mem ]; then
+	mkdir -p instances/req && echo 4096 >instances/req/buffer_size_kb &&
+	echo 0 >instances/req/tracing_on
+	for e in send done; do
+		echo 1 >instances/req/events/virtio_mem/virtio_mem_request_$e/enable
+	done
+fi
+echo "traced:$fns"
+""" % ' '.join(CORE_MM)
+
+TRACE_START = r"""
+T=/sys/kernel/tracing
+: >$T/trace
+if [ -d $T/instances/req ]; then
+	: >$T/instances/req/trace && echo 1 >$T/instances/req/tracing_on
+fi
+echo 1 >$T/tracing_on
+"""
+
+# "F <function> <calls> <seconds inside> <first entry> <last exit> <mean s
+# of its first tenth of calls> <of its last tenth>" per core-mm function (leaf lines of function_graph with abstime: "<ts> | cpu)
+# <marks> <duration> us | <function>();"), then "R <requests> <seconds
+# waiting for the device> <first send> <last done>".
+TRACE_STOP = r"""
+T=/sys/kernel/tracing
+echo 0 >$T/tracing_on
+[ -d $T/instances/req ] && echo 0 >$T/instances/req/tracing_on
+awk '/\(\);/ && match($0, /[0-9.]+ us/) {
+	d = substr($0, RSTART, RLENGTH - 3) / 1e6; f = $NF; sub(/\(\);/, "", f)
+	n[f]++; t[f] += d; c[f, n[f]] = d
+	if (!(f in a) || $1 < a[f]) a[f] = $1
+	if ($1 + d > b[f]) b[f] = $1 + d
+} END {
+	for (f in n) {
+		k = int(n[f] / 10); if (k < 1) k = 1; h = 0; l = 0
+		for (i = 1; i <= k; i++) { h += c[f, i]; l += c[f, n[f] - k + i] }
+		printf "F %s %d %.6f %.6f %.6f %.6f %.6f\n", f, n[f], t[f], a[f], b[f], h / k, l / k
+	}
+}' $T/trace
+[ -d $T/instances/req ] || exit 0
+awk 'match($0, /[0-9]+\.[0-9]+: virtio_mem_request_(send|done)/) {
+	ts = substr($0, RSTART, RLENGTH) + 0
+	if ($0 ~ /_send/) { s = ts; if (!first) first = ts }
+	else if (s) { n++; t += ts - s; last = ts; s = 0 }
+} END { printf "R %d %.6f %.6f %.6f\n", n, t, first, last }' $T/instances/req/trace
+"""
+
+
+def trace_parse(out):
+    """TRACE_STOP's output -> {'core_mm': {fn: [calls, s]}, 'first_last':
+    {fn: [mean s of its first tenth of calls, of its last tenth]},
+    'requests': [n, s] or None, 'span': s from the first traced entry to
+    the last exit}."""
+    res = {'core_mm': {}, 'requests': None}
+    first, last = [], []
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 8 and p[0] == 'F':
+            f = p[1].replace('_noprof', '')
+            res['core_mm'][f] = [int(p[2]), float(p[3])]
+            # Does a call cost more once many blocks are there?
+            res.setdefault('first_last', {})[f] = [float(p[6]), float(p[7])]
+            first.append(float(p[4]))
+            last.append(float(p[5]))
+        elif len(p) == 5 and p[0] == 'R' and int(p[1]):
+            res['requests'] = [int(p[1]), float(p[2])]
+            first.append(float(p[3]))
+            last.append(float(p[4]))
+    res['span'] = round(max(last) - min(first), 3) if first else None
+    return res
+
+
+def breakdown_cells(b):
+    """(span, core-mm, requests, elsewhere) as text for the table."""
+    span = b.get('span')
+    if not span:
+        return ['-'] * 4
+    core = sum(t for _, t in b['core_mm'].values())
+    req = b['requests'][1] if b.get('requests') else None
+    rest = span - core - (req or 0)
+
+    def cell(t):
+        return '%.2f s (%.0f%%)' % (t, 100 * t / span)
+    return ['%.2f s' % span, cell(core) + ': ' + ', '.join(
+        '%s %.2f s in %d calls' % (f.replace('_driver_managed', '').replace(
+            '_memory', ''), t, n)
+        for f, (n, t) in sorted(b['core_mm'].items())),
+        cell(req) if req is not None else 'not traced', cell(rest)]
+
+
+def breakdown_table(result):
+    rows = ['| scenario | driver | traced span | inside core-mm | requests '
+            '| elsewhere |', '|---|---|---|---|---|---|']
+    for sc in result['scenarios']:
+        for d in DRIVERS:
+            b = sc.get('breakdown', {}).get(d)
+            if b is None:
+                continue
+            if b.get('error'):
+                rows.append('| %s | %s | error: %s | | | |'
+                            % (sc['title'], d, b['error']))
+                continue
+            rows.append('| %s | %s | %s |' % (sc['title'], d, ' | '.join(
+                breakdown_cells(b))))
+    return '\n'.join(rows)
+
+
 def oom_kills(text):
     kills = len([l for l in text.splitlines() if OOM_RE.search(l)])
     return max(kills, len([l for l in text.splitlines()
                            if OOMKILL_RE.search(l)]))
 
 
-def run_one(kver, driver, module, sc, logdir, verbose):
-    name = '%s-%s' % (driver, sc['key'])
+def run_one(kver, driver, module, sc, logdir, verbose, trace=False):
+    name = '%s-%s%s' % (driver, sc['key'], '-traced' if trace else '')
     res = {'driver': driver, 'scenario': sc['key'], 'log': None}
     vm = VM(kver, module, name=name, logdir=logdir, verbose=verbose,
             devices=[MemDev('vm0', sc.get('dev_size', '16G'),
@@ -379,6 +510,8 @@ def run_one(kver, driver, module, sc, logdir, verbose):
                    sample if sc.get('busy') else sample_monitored)
         if sampler is sample_monitored:
             start_monitor(vm)
+        if trace:
+            res['traced'] = vm.check(TRACE_SETUP).split(':', 1)[1].split()
         if sc['pre']:
             t = time.monotonic()
             if sc.get('quiet'):
@@ -390,7 +523,11 @@ def run_one(kver, driver, module, sc, logdir, verbose):
             time.sleep(SETTLE)
         if sc.get('workload'):
             res.update(start_workload(vm, sc['workload']))
+        if trace:
+            vm.check(TRACE_START)
         res.update(measure(vm, base, sc['req'], sc['cap'], sampler=sampler))
+        if trace:
+            res['trace'] = trace_parse(vm.check(TRACE_STOP, timeout=120))
         if sc.get('workload'):
             res['memfill'] = finish_workload(vm)
         if sc.get('memmap'):
@@ -711,6 +848,13 @@ def write_md(result, path, png):
                                '-ways.png')
         if ways:
             lines += ['![ways to resize](%s)' % os.path.basename(ways), '']
+    if any(sc.get('breakdown') for sc in result['scenarios']):
+        lines += ['Where the time goes (`--breakdown`: each row run once more '
+                  'per driver with ftrace in the guest; the span runs from '
+                  'the first traced call or request to the end of the last; '
+                  'elsewhere = span - core-mm - requests: the driver\'s own '
+                  'work and its waits between passes):', '',
+                  breakdown_table(result), '']
     n = notes(result)
     if n:
         lines += ['Notes:', ''] + n + ['']
@@ -967,6 +1111,18 @@ def bench_kernel(kver, args, scs):
                                    fmt_t(r, 't_memtotal'),
                                    human(r['final_plugged']),
                                    r['oom_kills'], r['total_s']))
+        if args.breakdown:
+            entry['breakdown'] = {}
+            for d in order:
+                log('%s %-20s %-6s traced ...' % (kver, sc['key'], d))
+                r = run_one(kver, d, modules[d], sc, logdir, args.verbose,
+                            trace=True)
+                b = r.get('trace') or {'error': r.get('error', 'no trace')}
+                b['traced'] = r.get('traced')
+                b['t_memtotal'] = r.get('t_memtotal')
+                entry['breakdown'][d] = b
+                log('  %s' % ' | '.join(breakdown_cells(b))
+                    if not b.get('error') else '  error: %s' % b['error'])
     if args.peers:
         result['peer_size'] = scs[0]['req'] if scs and \
             scs[0]['key'] == 'plug' else (8 if args.quick else 16) * GiB
@@ -996,6 +1152,10 @@ def main():
     ap.add_argument('--peers', nargs='?', const=','.join(PEERS),
                     help='also time what an operator would use instead: '
                     'comma-separated of %s (default: all)' % ', '.join(PEERS))
+    ap.add_argument('--breakdown', action='store_true',
+                    help='run each row once more per driver with ftrace in '
+                    'the guest: time inside core-mm calls, in requests, '
+                    'and elsewhere')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
     if args.peers and set(args.peers.split(',')) - set(PEERS):
