@@ -177,7 +177,7 @@ check-package: deps
 ARM64_KVERS ?= 6.12.95+deb12-arm64
 ARM64_ONLY ?= plug_online plug_online_movable unplug_idle_online \
 	unplug_idle_movable big_block_mode memmap_on_memory unplug_random_walk \
-	bbm_random_walk sysfs_agrees numa_two_nodes rmmod_insmod
+	bbm_random_walk sysfs_agrees numa_two_nodes rmmod_insmod vmemmap_pressure
 empty :=
 comma := ,
 check-arm64: deps

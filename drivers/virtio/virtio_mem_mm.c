@@ -166,7 +166,9 @@ u64 virtio_mem_mm_available(void)
  * virtio_mem_mm_kernel_free() - free memory the kernel itself can use
  *
  * Free pages above the high watermark in the zones below ZONE_MOVABLE, on
- * every node: where the memmap of hot-added memory comes from.
+ * every node: where the memmap of hot-added memory comes from. Free CMA
+ * pages do not count: only movable allocations may use them, and arm64
+ * guests reserve 64 MiB of CMA, most of a small guest's free memory.
  *
  * Return: bytes.
  */
@@ -181,7 +183,8 @@ u64 virtio_mem_mm_kernel_free(void)
 			zone = &NODE_DATA(nid)->node_zones[i];
 			if (!populated_zone(zone))
 				continue;
-			free = zone_page_state(zone, NR_FREE_PAGES);
+			free = zone_page_state(zone, NR_FREE_PAGES) -
+			       zone_page_state(zone, NR_FREE_CMA_PAGES);
 			high = high_wmark_pages(zone);
 			if (free > high)
 				sum += free - high;
