@@ -11,8 +11,8 @@ Python 3 standard library only. The pieces:
              (6.12), the module under test, the in-guest selftests, and an
              /init that loads the modules and serves the command channel.
   QMP        line-oriented JSON client on a unix socket.
-  Shell      the guest command channel: a serial port (ttyS1 on x86-64, a
-             PCI 16550 on arm64) that is a unix socket on the host.
+  Shell      the guest command channel: a serial port (ttyS1) on x86-64, a
+             virtio-serial port on arm64; a unix socket on the host.
              The host sends "<id> <base64 of a shell script>\\n"; the guest
              runs it with sh (stdin /dev/null, stdout+stderr to the port) and
              then writes "\\n@@VMRIG-END <id> <rc>@@\\n".
@@ -63,7 +63,8 @@ class Arch:
         self.qemu = qemu
         self.machine = machine
         self.console = console
-        # The guest's tty for the command channel, and how QEMU makes it.
+        # The guest's device for the command channel (a name under /dev,
+        # glob allowed), and how QEMU makes it.
         self.channel = channel
         self.channel_args = channel_args
         self.busybox = busybox
