@@ -316,10 +316,15 @@ def memmap_on_memory(vm, res):
     res['memmap_on_memory'] = rc == 0 and out.strip() == '1'
     if not res['memmap_on_memory']:
         return
-    final = res['final_plugged']
-    res['t_memtotal'] = next((t2 for _, s, m, t2 in res['samples']
-                              if s == final and m == final - final // 64),
-                             None)
+    res['t_memtotal'] = t_memtotal_memmap(res['samples'],
+                                          res['final_plugged'])
+
+
+def t_memtotal_memmap(samples, final):
+    """summarize()'s t_memtotal where each block carries its memmap: the
+    first sample at the final size with MemTotal grown by it less 1/64."""
+    return next((t2 for _, s, m, t2 in samples
+                 if s == final and m == final - final // 64), None)
 
 
 # /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) that say
@@ -398,10 +403,11 @@ fi
 echo 1 >$T/tracing_on
 """
 
-# "F <function> <calls> <seconds inside> <first entry> <last exit> <mean s
-# of its first tenth of calls> <of its last tenth>" per core-mm function (leaf lines of function_graph with abstime: "<ts> | cpu)
-# <marks> <duration> us | <function>();"), then "R <requests> <seconds
-# waiting for the device> <first send> <last done>".
+# Prints "F <function> <calls> <seconds inside> <first entry> <last exit>
+# <mean s of its first tenth of calls> <of its last tenth>" per core-mm
+# function, from the leaf lines of function_graph with abstime ("<ts> |
+# cpu) <marks> <duration> us | <function>();"), then "R <requests>
+# <seconds waiting for the device> <first send> <last done>".
 TRACE_STOP = r"""
 T=/sys/kernel/tracing
 echo 0 >$T/tracing_on

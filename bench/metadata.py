@@ -17,7 +17,6 @@ part. Writes bench/results/<date>-<kver>-metadata.md.
 import argparse
 import datetime
 import os
-import re
 import sys
 import time
 
@@ -25,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..'))
 sys.path.insert(0, os.path.join(REPO, 'tools', 'testing', 'virtio_mem'))
 import vmrig  # noqa: E402
-from vmrig import GiB, MiB, MemDev, VM, VMError, parse_size  # noqa: E402
+from vmrig import MiB, MemDev, VM, VMError, parse_size  # noqa: E402
 
 os.environ.setdefault('VMRIG_ORACLE', '0')
 
@@ -54,9 +53,10 @@ def read(vm):
 
 
 def measure(kver, module, size, logdir):
-    vm = VM(kver, module, name='metadata-%s-%s' % (
-        'distro' if module == 'distro' else 'ours', vmrig.fmt_size(size)),
-            logdir=logdir, devices=[MemDev('vm0', size)], load_module=False,
+    name = 'metadata-%s-%s' % ('distro' if module == 'distro' else 'ours',
+                               vmrig.fmt_size(size))
+    vm = VM(kver, module, name=name, logdir=logdir,
+            devices=[MemDev('vm0', size)], load_module=False,
             extra_args=['-cpu', 'qemu64,phys-bits=%d' % PHYS_BITS])
     res = {'size': size}
     try:
@@ -71,7 +71,7 @@ def measure(kver, module, size, logdir):
         res.update({k: after.get(k, 0) - before.get(k, 0)
                     for k in ('Slab', 'VmallocUsed', 'Percpu')})
         res['vmalloc_ours'] = after['vmalloc_ours'] - before['vmalloc_ours']
-        rc, out = vm.run('dmesg | grep -i "virtio_mem" | tail -3')
+        _, out = vm.run('dmesg | grep -i "virtio_mem" | tail -3')
         res['dmesg'] = out.strip().splitlines()
         res['problems'] = [l for _, l in vm.console_problems()][:3]
     except (VMError, TimeoutError) as e:

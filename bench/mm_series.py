@@ -72,9 +72,7 @@ def seen(r, sc):
         return None
     if not sc.get('memmap'):
         return r.get('t_memtotal')
-    want = r['final_plugged'] - r['final_plugged'] // 64
-    return next((t for _, sz, m, t in r['samples']
-                 if sz == r['final_plugged'] and m >= want), None)
+    return bench.t_memtotal_memmap(r['samples'], r['final_plugged'])
 
 
 def cell(r):
