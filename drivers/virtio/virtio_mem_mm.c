@@ -53,6 +53,7 @@ static bool virtio_mem_mm_range_pinned(unsigned long pfn,
 {
 	const unsigned long end = pfn + nr_pages;
 	struct folio *folio;
+	unsigned long order;
 	struct page *page;
 	bool pinned;
 
@@ -67,6 +68,18 @@ static bool virtio_mem_mm_range_pinned(unsigned long pfn,
 		}
 		if (PageOffline(page))
 			continue;
+		/*
+		 * Free memory is most of an idle block: step over each free
+		 * buddy whole instead of trying it page by page. Read without
+		 * the zone lock, so an order that makes no sense is ignored.
+		 */
+		if (PageBuddy(page)) {
+			order = page_private(page);
+			if (order <= VIRTIO_MEM_MAX_ORDER)
+				pfn = max(pfn, ALIGN_DOWN(pfn, 1UL << order) +
+					       (1UL << order) - 1);
+			continue;
+		}
 		folio = page_folio(page);
 		if (!folio_try_get(folio))
 			continue;
