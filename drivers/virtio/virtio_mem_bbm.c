@@ -262,6 +262,39 @@ static u64 virtio_mem_bbm_online_bytes(struct virtio_mem *vm,
 }
 
 /*
+ * Take all online memory of an added big block, then offline and remove
+ * it: what cannot move fails early, page by page, and offlining then has
+ * nothing left to migrate.
+ */
+static enum virtio_mem_outcome
+virtio_mem_bbm_take_and_remove(struct virtio_mem *vm, unsigned long bb_id)
+{
+	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	enum virtio_mem_outcome outcome;
+
+	outcome = virtio_mem_bbm_fake_offline(vm, bb_id);
+	if (outcome)
+		return outcome;
+	if (virtio_mem_mm_offline_and_remove_range(vm, addr, vm->geo.bb_size)) {
+		/*
+		 * Whatever stopped offlining, the memory did not go. User
+		 * space may have begun onlining or offlining part of it
+		 * meanwhile: that ends first, so that the callback and the
+		 * notifier see one state of the big block throughout.
+		 */
+		mutex_lock(&vm->hotplug_mutex);
+		virtio_mem_mm_wait_idle(vm,
+					virtio_mem_addr_to_mb_id(&vm->geo, addr),
+					virtio_mem_bbm_mbs(vm));
+		virtio_mem_bbm_rollback(vm, bb_id, virtio_mem_bbm_mbs(vm));
+		mutex_unlock(&vm->hotplug_mutex);
+		return VIRTIO_MEM_OUTCOME_UNMOVABLE;
+	}
+	virtio_mem_bbm_removed(vm, bb_id);
+	return VIRTIO_MEM_OUTCOME_DONE;
+}
+
+/*
  * Offline, remove and unplug one big block, or leave it as it was (the
  * mode's unplug_one, see virtio_mem.h).
  */
@@ -274,7 +307,6 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
 	enum virtio_mem_bbm_bb_state state;
 	enum virtio_mem_outcome outcome;
-	int rc;
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id);
@@ -285,29 +317,18 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 					     virtio_mem_bbm_online_bytes(vm,
 									 bb_id)))
 			return VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE;
-		outcome = virtio_mem_bbm_fake_offline(vm, bb_id);
+		outcome = VIRTIO_MEM_OUTCOME_UNMOVABLE;
+		if (cand->sweep &&
+		    !virtio_mem_mm_offline_and_remove_range(vm, addr,
+							    vm->geo.bb_size)) {
+			virtio_mem_bbm_removed(vm, bb_id);
+			outcome = VIRTIO_MEM_OUTCOME_DONE;
+		}
+		/* Whatever stopped the sweep, taking the pages may work. */
+		if (outcome)
+			outcome = virtio_mem_bbm_take_and_remove(vm, bb_id);
 		if (outcome)
 			return outcome;
-		rc = virtio_mem_mm_offline_and_remove_range(vm, addr,
-							    vm->geo.bb_size);
-		/*
-		 * Whatever stopped offlining, the memory did not go. User
-		 * space may have begun onlining or offlining part of it
-		 * meanwhile: that ends first, so that the callback and the
-		 * notifier see one state of the big block throughout.
-		 */
-		if (rc) {
-			mutex_lock(&vm->hotplug_mutex);
-			virtio_mem_mm_wait_idle(vm,
-						virtio_mem_addr_to_mb_id(&vm->geo,
-									 addr),
-						virtio_mem_bbm_mbs(vm));
-			virtio_mem_bbm_rollback(vm, bb_id,
-						virtio_mem_bbm_mbs(vm));
-			mutex_unlock(&vm->hotplug_mutex);
-			return VIRTIO_MEM_OUTCOME_UNMOVABLE;
-		}
-		virtio_mem_bbm_removed(vm, bb_id);
 	} else if (state != VIRTIO_MEM_BBM_BB_PLUGGED) {
 		return VIRTIO_MEM_OUTCOME_DONE;
 	}

@@ -445,6 +445,7 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 		out[n].mb_id = mb_id;
 		out[n].key = (u64)class << 60 | (u64)busy << 32 |
 			     (u32)~mb_id;
+		out[n].sweep = false;
 		n++;
 	}
 	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);
@@ -520,6 +521,13 @@ virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
  * ones online only in ZONE_MOVABLE, then the rest; within each, the one
  * with the least memory in use first (a cheap estimate), then the highest.
  *
+ * An online big block seen with nothing in use is swept: offlined and
+ * removed as it is. Offlining free memory migrates nothing, so it ends
+ * soon; taking the pages first would only make alloc_contig_range() hand
+ * them out, zeroed where init_on_alloc is on, to be thrown away. Memory
+ * in use is taken first instead, so that what cannot move fails early,
+ * page by page, before anything is offlined.
+ *
  * Return: the number of candidates written.
  */
 unsigned long
@@ -551,6 +559,7 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 		out[n].bb_id = bb_id;
 		out[n].key = class << 60 | (u64)bb->busy_mib << 28 |
 			     ((u32)~bb_id & 0xfffffff);
+		out[n].sweep = class >= 2 && !bb->busy_mib;
 		n++;
 	}
 	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);

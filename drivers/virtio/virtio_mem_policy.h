@@ -173,6 +173,8 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
  * @mb_id: SBM: the memory block
  * @bb_id: BBM: the big block
  * @key: its rank: lower is tried first
+ * @sweep: BBM: offline and remove it as it is, without taking its pages
+ *	first (see virtio_mem_bbm_unplug_order())
  */
 struct virtio_mem_candidate {
 	union {
@@ -180,6 +182,7 @@ struct virtio_mem_candidate {
 		unsigned long bb_id;
 	};
 	u64 key;
+	bool sweep;
 };
 
 unsigned long

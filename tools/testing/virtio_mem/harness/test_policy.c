@@ -559,9 +559,19 @@ static bool policy_bbm(void)
 	EXPECT(n == 4 && cand[0].bb_id == 19 && cand[1].bb_id == 18 &&
 	       cand[2].bb_id == 17 && cand[3].bb_id == 16,
 	       "order: not added, offline, movable, kernel");
+	EXPECT(!cand[0].sweep && !cand[1].sweep && !cand[2].sweep &&
+	       !cand[3].sweep, "busy or not online: never swept");
 	n = virtio_mem_bbm_unplug_order(&bbm, seen, false, cand, 16);
 	EXPECT(n == 2 && cand[0].bb_id == 19 && cand[1].bb_id == 18,
 	       "unplug_online=0: only what is not online");
+
+	/* Seen free: swept, in either zone. */
+	seen[0].busy_mib = 0;
+	seen[1].busy_mib = 0;
+	n = virtio_mem_bbm_unplug_order(&bbm, seen, true, cand, 16);
+	EXPECT(n == 4 && cand[2].bb_id == 17 && cand[2].sweep &&
+	       cand[3].bb_id == 16 && cand[3].sweep && !cand[1].sweep,
+	       "idle online big blocks are swept");
 	virtio_mem_bbm_destroy(&bbm);
 	return true;
 }
