@@ -3,12 +3,14 @@
  * virtio-mem: Big Block Mode, acting. A big block spans one or more memory
  * blocks and is plugged, added, removed and unplugged as a unit.
  *
- * Unplug is "safe": first all online memory of the big block is taken
- * away with alloc_contig_range() (fake offline), under the
+ * Unplug of a big block in use is "safe": first all its online memory is
+ * taken away with alloc_contig_range() (fake offline), under the
  * FAKE_OFFLINE state so that anything onlined meanwhile stays fake
  * offline too; only then is it offlined (which now only skips pages) and
  * removed, and only then unplugged. A big block that cannot be emptied is
- * rolled back exactly and skipped: no endless offlining loops.
+ * rolled back exactly and skipped: no endless offlining loops. A big block
+ * seen with nothing in use is swept instead: offlined and removed as it
+ * is, which migrates nothing; should that fail, the safe way follows.
  */
 
 #include <linux/memory_hotplug.h>
