@@ -530,6 +530,8 @@ def run_one(kver, driver, module, sc, logdir, verbose, trace=False):
             time.sleep(SETTLE)
         if sc.get('workload'):
             res.update(start_workload(vm, sc['workload']))
+            time.sleep(SETTLE)
+            res['available_before'] = vm.meminfo()['MemAvailable'] * 1024
         if trace:
             vm.check(TRACE_START)
         res.update(measure(vm, base, sc['req'], sc['cap'],
@@ -744,6 +746,30 @@ def workload_cell(r):
     return 'alive, rc %s' % m['rc']
 
 
+def unplug_floor(memtotal):
+    """The OOM guard's default floor (unplug_floor_mb=-1): 2% of MemTotal,
+    at least 64 MiB (virtio_mem_unplug_floor())."""
+    return max(64 * MiB, memtotal // 50)
+
+
+def yield_cell(r, sc):
+    """Memory given back / what could have gone: the memory available
+    before the request above the floor, at most the request. The same
+    floor for both drivers (the distro's has none)."""
+    if (r is None or r.get('error') or 'available_before' not in r or
+            r.get('final_plugged') is None):
+        return '?'
+    memtotal = r['guest_memtotal_mib'] * MiB
+    could = min(sc['pre'] - sc['req'],
+                r['available_before'] - unplug_floor(memtotal))
+    given = sc['pre'] - r['final_plugged']
+    if could <= 0:
+        return '%s given back, nothing was free above the floor' % human(given)
+    return '%.0f%% (%s of %s free above a %s floor)' % (
+        100.0 * given / could, human(given), human(could),
+        human(unplug_floor(memtotal)))
+
+
 def runs_reached(sc, d):
     f = sc['finals'].get(d, [])
     return '%d of %d (final: %s)' % (
@@ -777,6 +803,8 @@ def table(result):
         if sc['key'] == 'workload':
             rows.append('| %s: memfill | %s | %s | |' % (
                 t, workload_cell(a), workload_cell(b)))
+            rows.append('| %s: yield | %s | %s | |' % (
+                t, *(yield_cell(r, sc) for r in (a, b))))
     return '\n'.join(rows)
 
 
