@@ -200,7 +200,8 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id);
 void virtio_mem_mm_no_memmap_on_memory(struct virtio_mem *vm);
 int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
-int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size);
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
+			    bool memmap);
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
@@ -308,7 +309,7 @@ virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff)
 		.usable_end = vm->cfg.addr + vm->cfg.usable_region_size,
 		.offline_limit = vm->offline_limit,
 		/* Nothing when each block carries its own memmap. */
-		.memmap_per_mb = vm->sbm.memmap_sbs ? 0 :
+		.memmap_per_mb = vm->sbm.memmap_sbs || vm->bbm.memmap_size ? 0 :
 				 virtio_mem_mm_memmap_size(vm->geo.mb_size),
 	};
 

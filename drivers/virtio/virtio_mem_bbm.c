@@ -25,6 +25,22 @@ static unsigned long virtio_mem_bbm_mbs(struct virtio_mem *vm)
 	return div64_u64(vm->geo.bb_size, vm->geo.mb_size);
 }
 
+/*
+ * The pages of memory block @i of a big block that the buddy can have:
+ * all but its own memmap, if it carries one.
+ */
+static unsigned long virtio_mem_bbm_mb_pfn(struct virtio_mem *vm,
+					   unsigned long bb_id, unsigned long i)
+{
+	return PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id) +
+			i * vm->geo.mb_size + vm->bbm.memmap_size);
+}
+
+static unsigned long virtio_mem_bbm_mb_pages(struct virtio_mem *vm)
+{
+	return PHYS_PFN(vm->geo.mb_size - vm->bbm.memmap_size);
+}
+
 /**
  * virtio_mem_bbm_plugged() - bytes the driver knows to be plugged
  * @vm: the device
@@ -77,7 +93,7 @@ static enum virtio_mem_outcome virtio_mem_bbm_add(struct virtio_mem *vm,
 	mutex_unlock(&vm->hotplug_mutex);
 
 	rc = virtio_mem_mm_add_range(vm, virtio_mem_bb_addr(&vm->geo, bb_id),
-				     vm->geo.bb_size);
+				     vm->geo.bb_size, vm->bbm.memmap_size);
 	if (!rc)
 		return VIRTIO_MEM_OUTCOME_DONE;
 	dev_warn_ratelimited(&vm->vdev->dev,
@@ -195,16 +211,15 @@ enum virtio_mem_outcome virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
 static void virtio_mem_bbm_rollback(struct virtio_mem *vm, unsigned long bb_id,
 				    unsigned long nr_taken)
 {
-	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
-	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
 	unsigned long i, pfn;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	for (i = 0; i < nr_taken; i++) {
-		pfn = PHYS_PFN(addr) + i * mb_pages;
+		pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
 		if (pfn_to_online_page(pfn))
-			virtio_mem_mm_fake_online(pfn, mb_pages);
+			virtio_mem_mm_fake_online(pfn,
+						  virtio_mem_bbm_mb_pages(vm));
 	}
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id, VIRTIO_MEM_BBM_BB_ADDED);
 }
@@ -215,7 +230,6 @@ virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 {
 	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
-	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
 	unsigned long i, pfn;
 
@@ -229,7 +243,7 @@ virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
 				    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
 	for (i = 0; i < mbs; i++) {
-		pfn = PHYS_PFN(addr) + i * mb_pages;
+		pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
 		if (!pfn_to_online_page(pfn))
 			continue;
 		/*
@@ -239,7 +253,8 @@ virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 		if (atomic_read(&vm->config_changed))
 			outcome = VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
 		else
-			outcome = virtio_mem_take(vm, pfn, mb_pages);
+			outcome = virtio_mem_take(vm, pfn,
+						  virtio_mem_bbm_mb_pages(vm));
 		if (outcome) {
 			virtio_mem_bbm_rollback(vm, bb_id, i);
 			break;
@@ -253,14 +268,12 @@ virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 static u64 virtio_mem_bbm_online_bytes(struct virtio_mem *vm,
 				       unsigned long bb_id)
 {
-	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
-	const unsigned long pfn = PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id));
 	unsigned long i, online = 0;
 
 	for (i = 0; i < virtio_mem_bbm_mbs(vm); i++)
-		if (pfn_to_online_page(pfn + i * mb_pages))
+		if (pfn_to_online_page(virtio_mem_bbm_mb_pfn(vm, bb_id, i)))
 			online++;
-	return (u64)online * vm->geo.mb_size;
+	return (u64)online * (vm->geo.mb_size - vm->bbm.memmap_size);
 }
 
 /*
@@ -347,7 +360,7 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 static void virtio_mem_bbm_look(struct virtio_mem *vm,
 				struct virtio_mem_bbm_seen *seen)
 {
-	const unsigned long mb_pages = PHYS_PFN(vm->geo.mb_size);
+	const unsigned long mb_pages = virtio_mem_bbm_mb_pages(vm);
 	const unsigned long chunk = pageblock_nr_pages;
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
 	unsigned long bb_id, i, pfn, off, busy;
@@ -364,8 +377,8 @@ static void virtio_mem_bbm_look(struct virtio_mem *vm,
 			continue;
 		busy = 0;
 		for (i = 0; i < mbs; i++) {
-			pfn = PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id)) +
-			      i * mb_pages;
+			/* (The memmap, if there, is a whole pageblock.) */
+			pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
 			page = pfn_to_online_page(pfn);
 			if (!page)
 				continue;

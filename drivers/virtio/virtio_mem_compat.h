@@ -105,6 +105,23 @@ static inline bool virtio_mem_compat_memmap_on_memory(void)
 #endif
 
 /*
+ * ... and for an add of several memory blocks at once (Big Block Mode):
+ * since 6.6 each memory block of such an add gets a memmap of its own;
+ * 6.1 takes MHP_MEMMAP_ON_MEMORY for one memory block only.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline bool virtio_mem_compat_memmap_on_memory_range(void)
+{
+	return false;
+}
+#else
+static inline bool virtio_mem_compat_memmap_on_memory_range(void)
+{
+	return mhp_supports_memmap_on_memory();
+}
+#endif
+
+/*
  * The mapcount of a small folio. By 6.12, folio_mapcount() is inline and
  * answers 0 for a typed page (page tables), whose mapcount field holds the
  * type. In 6.1 it is out of line and not exported; page_mapcount() is

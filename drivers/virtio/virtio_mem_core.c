@@ -145,7 +145,7 @@ MODULE_PARM_DESC(bbm_block_size,
 static bool virtio_mem_memmap_on_memory = true;
 module_param_named(memmap_on_memory, virtio_mem_memmap_on_memory, bool, 0444);
 MODULE_PARM_DESC(memmap_on_memory,
-		 "Sub Block Mode: put the memmap of each memory block on the block itself where the kernel does it (memory_hotplug.memmap_on_memory=1) (default: on)");
+		 "Put the memmap of each memory block on the block itself where the kernel does it (memory_hotplug.memmap_on_memory=1; Big Block Mode: from 6.12) (default: on)");
 
 /**
  * virtio_mem_set_status() - record why the device is where it is
@@ -500,6 +500,26 @@ static int virtio_mem_init_sbm(struct virtio_mem *vm)
 	return 0;
 }
 
+static int virtio_mem_init_bbm(struct virtio_mem *vm)
+{
+	int rc;
+
+	rc = virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
+				 vm->geo.last_bb_id);
+	if (rc || !virtio_mem_memmap_on_memory)
+		return rc;
+	/* As in SBM: a small guest need not find room for the memmap. */
+	if (virtio_mem_compat_memmap_on_memory_range())
+		vm->bbm.memmap_size =
+			virtio_mem_bbm_memmap_size(&vm->geo,
+						   virtio_mem_mm_memmap_size(vm->geo.mb_size),
+						   PAGE_SIZE << pageblock_order);
+	/* (6.1 cannot do it for a big block at all: nothing to advise.) */
+	if (!vm->bbm.memmap_size && !virtio_mem_compat_memmap_on_memory())
+		virtio_mem_mm_no_memmap_on_memory(vm);
+	return 0;
+}
+
 /* Read and validate the config, set up geometry and state. */
 static int virtio_mem_init(struct virtio_mem *vm)
 {
@@ -520,8 +540,7 @@ static int virtio_mem_init(struct virtio_mem *vm)
 	vm->unplug_all_required = vm->cfg.plugged_size != 0;
 
 	if (vm->geo.bbm)
-		return virtio_mem_bbm_init(&vm->bbm, vm->geo.first_bb_id,
-					   vm->geo.last_bb_id);
+		return virtio_mem_init_bbm(vm);
 	return virtio_mem_init_sbm(vm);
 }
 

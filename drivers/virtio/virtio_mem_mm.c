@@ -235,15 +235,26 @@ static int virtio_mem_mm_add(struct virtio_mem *vm, u64 addr, u64 size,
  * @vm: the device
  * @addr: start, memory block aligned
  * @size: size, whole memory blocks
+ * @memmap: put each memory block's memmap on the block itself
  *
  * Auto-onlining, if configured, happens in here and calls our notifier:
  * the caller must not hold vm->hotplug_mutex.
  *
  * Return: 0 or the errno of add_memory_driver_managed().
  */
-int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
+			    bool memmap)
 {
-	return virtio_mem_mm_add(vm, addr, size, 0);
+	int rc;
+
+	rc = virtio_mem_mm_add(vm, addr, size,
+			       memmap ? MHP_MEMMAP_ON_MEMORY : 0);
+	if (!rc && memmap && !vm->memmap_on_memory_seen) {
+		vm->memmap_on_memory_seen = true;
+		dev_info(&vm->vdev->dev,
+			 "memory blocks carry their own memmap (memmap_on_memory)\n");
+	}
+	return rc;
 }
 
 /*

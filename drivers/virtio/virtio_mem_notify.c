@@ -409,11 +409,14 @@ static void virtio_mem_bbm_fake_offline_refs(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
+	/* All but the block's own memmap, if it carries one. */
 	if (virtio_mem_bbm_get_bb_state(&vm->bbm,
 					div64_u64(addr, vm->geo.bb_size)) ==
 	    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE)
-		virtio_mem_fake_offline_refs(PHYS_PFN(addr),
-					     PHYS_PFN(vm->geo.mb_size), drop);
+		virtio_mem_fake_offline_refs(PHYS_PFN(addr + vm->bbm.memmap_size),
+					     PHYS_PFN(vm->geo.mb_size -
+						      vm->bbm.memmap_size),
+					     drop);
 }
 
 /* Drop or take back our references on a memory block's fake-offline pages. */
@@ -521,7 +524,8 @@ static int virtio_mem_memory_notifier_cb(struct notifier_block *nb,
 	offset = start - virtio_mem_mb_addr(&vm->geo, mb_id);
 	if (WARN_ON_ONCE(start + size != virtio_mem_mb_addr(&vm->geo, mb_id + 1) ||
 			 (offset && offset != READ_ONCE(vm->sbm.memmap_sbs) *
-					      vm->geo.sb_size)))
+					      vm->geo.sb_size &&
+			  offset != vm->bbm.memmap_size)))
 		return NOTIFY_DONE;
 
 	/* Only the memmap of memory that is online tells its zone. */

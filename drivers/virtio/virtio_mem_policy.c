@@ -141,6 +141,29 @@ unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
 }
 
 /**
+ * virtio_mem_bbm_memmap_size() - bytes of each memory block that hold its
+ *	own memmap in Big Block Mode
+ * @geo: geometry
+ * @memmap_size: bytes of memmap the kernel puts at the start of a memory
+ *	block added with memmap_on_memory
+ * @pageblock_size: bytes in a pageblock
+ *
+ * A big block is plugged and added whole, so the memmap need not match
+ * any device block; the kernel itself carries it only in whole
+ * pageblocks, and must leave memory for the buddy.
+ *
+ * Return: @memmap_size, or 0 when the memmap must come from elsewhere.
+ */
+u64 virtio_mem_bbm_memmap_size(const struct virtio_mem_geo *geo,
+			       u64 memmap_size, u64 pageblock_size)
+{
+	if (!geo->bbm || !memmap_size || !pageblock_size ||
+	    memmap_size % pageblock_size || memmap_size >= geo->mb_size)
+		return 0;
+	return memmap_size;
+}
+
+/**
  * virtio_mem_offline_limit() - how much added memory may sit offline
  * @geo: geometry
  * @base: the limit the driver wants, bytes

@@ -87,6 +87,8 @@ int virtio_mem_cfg_check_update(const struct virtio_mem_cfg *old,
 				struct virtio_mem_cfg_problem *problem);
 unsigned int virtio_mem_memmap_sbs(const struct virtio_mem_geo *geo,
 				   u64 memmap_size);
+u64 virtio_mem_bbm_memmap_size(const struct virtio_mem_geo *geo,
+			       u64 memmap_size, u64 pageblock_size);
 u64 virtio_mem_offline_limit(const struct virtio_mem_geo *geo, u64 base);
 bool virtio_mem_may_suspend(bool to_idle, u64 plugged, bool persistent);
 int virtio_mem_geo_init(struct virtio_mem_geo *geo,

@@ -235,6 +235,9 @@ enum virtio_mem_bbm_bb_state {
  *	allocated for the whole region at once (a big block is at least a
  *	memory block, so this stays small)
  * @bb_count: big blocks per state, kept right by the one setter
+ * @memmap_size: bytes at the start of each memory block of an added big
+ *	block that hold the block's own memmap (memmap_on_memory), else 0.
+ *	They never reach the buddy. Set at probe, never changed after.
  *
  * In the driver, protected by vm->hotplug_mutex.
  */
@@ -243,6 +246,7 @@ struct virtio_mem_bbm {
 	unsigned long last_bb_id;
 	u8 *bb_states;
 	unsigned long bb_count[VIRTIO_MEM_BBM_BB_COUNT];
+	u64 memmap_size;
 };
 
 int virtio_mem_bbm_init(struct virtio_mem_bbm *bbm, unsigned long first_bb_id,

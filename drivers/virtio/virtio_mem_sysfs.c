@@ -41,7 +41,8 @@ VIRTIO_MEM_ATTR_U64(big_block_size, READ_ONCE(vm->geo.bb_size));
 VIRTIO_MEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
 VIRTIO_MEM_ATTR_U64(plugged_size, READ_ONCE(vm->cfg.plugged_size));
 VIRTIO_MEM_ATTR_U64(unusable_size, READ_ONCE(vm->geo.unusable_size));
-VIRTIO_MEM_ATTR_U64(memmap_on_memory, !!READ_ONCE(vm->sbm.memmap_sbs));
+VIRTIO_MEM_ATTR_U64(memmap_on_memory,
+		    READ_ONCE(vm->sbm.memmap_sbs) || vm->bbm.memmap_size);
 VIRTIO_MEM_ATTR_U64(bytes_plugged, atomic64_read(&vm->stats.plugged_bytes));
 VIRTIO_MEM_ATTR_U64(bytes_unplugged,
 		    atomic64_read(&vm->stats.unplugged_bytes));

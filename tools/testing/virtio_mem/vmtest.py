@@ -552,6 +552,64 @@ def memmap_on_memory(ctx):
                       'memmap_on_memory=0: MemTotal grows by all of 1 GiB')
 
 
+@scenario
+def bbm_memmap_on_memory(ctx):
+    """Big Block Mode (512 MiB device blocks) in a 512 MiB guest booted
+    with memory_hotplug.memmap_on_memory=1: from 6.12 every memory block of
+    a big block carries its own memmap, so all 32 GiB go in and MemTotal
+    grows by the plugged size less 2 MiB per memory block; the guest stays
+    usable; unplug while memfill runs keeps its data, and unplug to 0
+    removes every block. On 6.1 the kernel cannot do it for an add of
+    several memory blocks: sysfs says 0 and the guest still works."""
+    mmm = 'memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1'
+    total = ctx.sized(32 * GiB, 8 * GiB)
+    vm = ctx.vm(devices=[MemDev('vm0', total, block_size='512M')],
+                boot_mem='512M', cmdline=mmm)
+    d = sysdir(vm, 'vm0')
+    on = vm.check('cat %s/memmap_on_memory' % d).strip()
+    if ctx.args.kver.startswith('6.1.'):
+        ctx.check(on == '0', '6.1: sysfs memmap_on_memory is 0 (%s)' % on)
+        if plug_to(ctx, vm, 'vm0', GiB):
+            rc, out = vm.run('memfill -o 64')
+            ctx.check(rc == 0, '6.1: guest usable (memfill 64 MiB)', out)
+        return
+    ctx.check(on == '1', 'sysfs memmap_on_memory is 1 (%s)' % on)
+    base_kb = vm.memtotal_kb()
+    if not plug_to(ctx, vm, 'vm0', total, timeout=240):
+        return
+    nr = len(vm.blocks_in('vm0'))
+    ctx.check(nr == total // MB_SIZE, '%d memory blocks added (%d)'
+              % (total // MB_SIZE, nr))
+    wait_memtotal(ctx, vm, base_kb + (total - nr * 2 * MiB) // 1024,
+                  'MemTotal: %s less 2 MiB of memmap per memory block'
+                  % fmt_size(total))
+    vm.check('T=/sys/kernel/tracing; [ -e $T/events ] || '
+             'mount -t tracefs nodev $T; echo >$T/trace; '
+             'echo 1 >$T/events/virtio_mem/virtio_mem_fake_offline/enable')
+    fill = ctx.sized(2048, 512)
+    start_memfill(vm, fill)
+    keep = ctx.sized(4 * GiB, 2 * GiB)
+    vm.set_requested('vm0', keep)
+    final, st = wait_settled(ctx, vm, 'vm0', timeout=300)
+    ctx.check(final == keep, 'unplug to %s with memfill running (at %s, '
+              'status %s)' % (fmt_size(keep), fmt_size(final), st))
+    taken = vm.check('grep -c virtio_mem_fake_offline '
+                     '/sys/kernel/tracing/trace || true').strip()
+    ctx.note('big blocks taken page by page, not swept: %s fake-offline '
+             'events' % taken)
+    stop_memfill(ctx, vm, 'unplug with memfill running')
+    vm.check('echo >/sys/kernel/tracing/trace')
+    vm.set_requested('vm0', 0)
+    final, st = wait_settled(ctx, vm, 'vm0', timeout=240)
+    ctx.check(final == 0, 'unplug to 0 (at %s, status %s)'
+              % (fmt_size(final), st))
+    nr = len(vm.blocks_in('vm0'))
+    ctx.check(nr == 0, 'no memory block left (%d)' % nr)
+    taken = vm.check('grep -c virtio_mem_fake_offline '
+                     '/sys/kernel/tracing/trace || true').strip()
+    ctx.note('unplug to 0, idle: %s fake-offline events' % taken)
+
+
 # ---------------------------------------------------------------- unplug,
 # sysfs, tracing and Big Block Mode: helpers
 

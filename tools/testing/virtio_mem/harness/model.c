@@ -1012,7 +1012,8 @@ static int vmh_add_fails(struct vmh *h, unsigned long nr_mbs)
 {
 	int err;
 
-	if (!h->vm.sbm.memmap_sbs && virtio_mem_mm_kernel_free() <
+	if (!h->vm.sbm.memmap_sbs && !h->vm.bbm.memmap_size &&
+	    virtio_mem_mm_kernel_free() <
 	    nr_mbs * virtio_mem_mm_memmap_size(h->p.mb_size)) {
 		/* vmemmap allocation failure */
 		h->mm.nr_add_fails++;
@@ -1077,7 +1078,8 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	return 0;
 }
 
-int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
+int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
+			    bool memmap)
 {
 	struct vmh *h = to_vmh(vm);
 	const unsigned long first = addr / h->p.mb_size;
@@ -1106,8 +1108,13 @@ int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size)
 	err = vmh_add_fails(h, nr);
 	if (err)
 		return err;
+	if (memmap != !!vm->bbm.memmap_size)
+		vmh_fail(h, "add of 0x%llx+0x%llx: memmap %d, set up %llu",
+			 (unsigned long long)addr, (unsigned long long)size,
+			 memmap, (unsigned long long)vm->bbm.memmap_size);
 	for (i = 0; i < nr; i++)
-		vmh_mm_added(h, first + i, 0);
+		vmh_mm_added(h, first + i,
+			     memmap ? PHYS_PFN(vm->bbm.memmap_size) : 0);
 	for (i = 0; i < nr; i++)
 		vmh_auto_online(h, first + i);
 	return 0;
@@ -1438,6 +1445,11 @@ int vmh_probe(struct vmh *h)
 					 vm->geo.last_bb_id);
 		if (rc)
 			return rc;
+		if (h->p.memmap_on_memory)
+			vm->bbm.memmap_size =
+				virtio_mem_bbm_memmap_size(&vm->geo,
+							   virtio_mem_mm_memmap_size(vm->geo.mb_size),
+							   PAGE_SIZE * pageblock_nr_pages);
 	} else {
 		rc = virtio_mem_sbm_init(&vm->sbm, vm->geo.first_mb_id,
 					 vm->geo.last_mb_id,

@@ -87,7 +87,6 @@ static void pick_params(struct vmh *h, struct vmh_params *p)
 		u64 nr_bbs = vmh_rand_range(h, 2, 4), bb;
 
 		p->mb_size = mbs[vmh_rand(h) % 3];
-		p->memmap_on_memory = false;
 		p->pluggable_end = (1ULL << 46) - 1;
 		if (vmh_pct(h) < 50) {
 			p->force_bbm = true;

@@ -696,6 +696,44 @@ static bool policy_memmap_sbs(void)
 	return true;
 }
 
+/* Big Block Mode: any memmap of whole pageblocks that leaves memory. */
+static bool policy_bbm_memmap_size(void)
+{
+	static const struct {
+		const char *what;
+		struct virtio_mem_geo geo;
+		u64 memmap, pageblock;
+		u64 size;	/* expect */
+	} rows[] = {
+		{ "x86-64: 128 MiB blocks, a 2 MiB memmap, 2 MiB pageblocks",
+		  { .mb_size = 128 * MiB, .bb_size = 512 * MiB, .bbm = true },
+		  2 * MiB, 2 * MiB, 2 * MiB },
+		{ "2 GiB blocks: a 32 MiB memmap",
+		  { .mb_size = 2 * GiB, .bb_size = 4 * GiB, .bbm = true },
+		  32 * MiB, 2 * MiB, 32 * MiB },
+		{ "arm64 16 KiB pages: a 2 MiB memmap, 32 MiB pageblocks",
+		  { .mb_size = 512 * MiB, .bb_size = 1 * GiB, .bbm = true },
+		  2 * MiB, 32 * MiB, 0 },
+		{ "a memmap as big as the block",
+		  { .mb_size = 2 * MiB, .bb_size = 4 * MiB, .bbm = true },
+		  2 * MiB, 2 * MiB, 0 },
+		{ "Sub Block Mode",
+		  { .mb_size = 128 * MiB, .sb_size = 2 * MiB, .sbs_per_mb = 64 },
+		  2 * MiB, 2 * MiB, 0 },
+	};
+	unsigned int i;
+	u64 got;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		got = virtio_mem_bbm_memmap_size(&rows[i].geo, rows[i].memmap,
+						 rows[i].pageblock);
+		EXPECT(got == rows[i].size, "%s: expect %llu, got %llu",
+		       rows[i].what, (unsigned long long)rows[i].size,
+		       (unsigned long long)got);
+	}
+	return true;
+}
+
 /* Only suspend-to-RAM with plugged memory needs PERSISTENT_SUSPEND. */
 static bool policy_may_suspend(void)
 {
@@ -725,6 +763,7 @@ const struct vmu_case vmu_policy_cases[] = {
 	{ "policy: suspend needs PERSISTENT_SUSPEND only for RAM with memory",
 	  policy_may_suspend },
 	{ "policy: memmap_on_memory subblocks", policy_memmap_sbs },
+	{ "policy: memmap_on_memory in Big Block Mode", policy_bbm_memmap_size },
 	{ "policy: the worker's retry policy", policy_decide },
 	{ "policy: ERROR to a plug backs off, or starts over on a new request",
 	  policy_plug_error },
