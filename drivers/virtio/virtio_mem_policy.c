@@ -7,7 +7,6 @@
  * does the same against its models.
  */
 
-#include <linux/bitops.h>
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
@@ -474,54 +473,6 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 	}
 	sort(out, n, sizeof(*out), virtio_mem_candidate_cmp, NULL);
 	return n;
-}
-
-/**
- * virtio_mem_sbm_sweep_run() - how many candidates to offline together
- * @sbm: block state
- * @cand: the candidates from the one to start with, in rank order
- * @n: how many there are from there
- * @free_sbs: as for virtio_mem_sbm_unplug_order()
- * @sweep_failed: one bit per used memory block: its sweep ran out of time
- * @nr_sbs: subblocks still to unplug
- * @max: most memory blocks in a run
- *
- * Neighbouring memory blocks that are to go whole are best offlined and
- * removed in one call: core-mm's set-up and the driver's offlining thread
- * then come once per run instead of once per block. A run is made of
- * candidates next to each other in rank order and in memory (each the
- * block below the one before), all online in the same zone with every
- * subblock plugged and seen free (but the memmap), none whose sweep ran
- * out of time, and together at most @nr_sbs.
- *
- * Return: the length of the run from @cand[0]; below 2, sweep nothing.
- */
-unsigned long
-virtio_mem_sbm_sweep_run(const struct virtio_mem_sbm *sbm,
-			 const struct virtio_mem_candidate *cand,
-			 unsigned long n, const u16 *free_sbs,
-			 const unsigned long *sweep_failed,
-			 unsigned long nr_sbs, unsigned long max)
-{
-	enum virtio_mem_sbm_mb_state state, first;
-	unsigned long i, idx;
-
-	first = virtio_mem_sbm_get_mb_state(sbm, cand[0].mb_id);
-	if (first != VIRTIO_MEM_SBM_MB_MOVABLE &&
-	    first != VIRTIO_MEM_SBM_MB_KERNEL)
-		return 0;
-	for (i = 0; i < n && i < max; i++) {
-		if (i && cand[i].mb_id + 1 != cand[i - 1].mb_id)
-			break;
-		state = virtio_mem_sbm_get_mb_state(sbm, cand[i].mb_id);
-		idx = cand[i].mb_id - sbm->first_mb_id;
-		if (state != first || test_bit(idx, sweep_failed) ||
-		    free_sbs[idx] + sbm->memmap_sbs < sbm->sbs_per_mb ||
-		    nr_sbs < sbm->sbs_per_mb)
-			break;
-		nr_sbs -= sbm->sbs_per_mb;
-	}
-	return i;
 }
 
 /**

@@ -193,13 +193,6 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			    struct virtio_mem_candidate *out,
 			    unsigned long max);
 
-unsigned long
-virtio_mem_sbm_sweep_run(const struct virtio_mem_sbm *sbm,
-			 const struct virtio_mem_candidate *cand,
-			 unsigned long n, const u16 *free_sbs,
-			 const unsigned long *sweep_failed,
-			 unsigned long nr_sbs, unsigned long max);
-
 bool virtio_mem_may_take(u64 available, u64 size, u64 floor);
 
 enum virtio_mem_plan

@@ -483,53 +483,6 @@ static bool virtio_mem_sbm_sweep(struct virtio_mem *vm, unsigned long mb_id)
 	return !rc;
 }
 
-/* Most memory blocks offlined in one go: 1 GiB of 128 MiB blocks. */
-#define VIRTIO_MEM_SBM_SWEEP_RUN_MAX	8
-
-/*
- * Offline and remove runs of neighbouring blocks that are to go whole, a
- * run at a time (virtio_mem_sbm_sweep_run() says which). What fails is
- * left as it was, for the walk to take block by block.
- */
-static enum virtio_mem_outcome
-virtio_mem_sbm_sweep_runs(struct virtio_mem *vm,
-			  const struct virtio_mem_candidate *cand,
-			  unsigned long n, const u16 *free_sbs,
-			  unsigned long *nr_sbs)
-{
-	enum virtio_mem_outcome outcome;
-	unsigned long i, j, len;
-	u64 start;
-
-	for (i = 0; i < n && *nr_sbs; i += max(len, 1UL)) {
-		if (atomic_read(&vm->config_changed))
-			return VIRTIO_MEM_OUTCOME_CONFIG_CHANGED;
-		mutex_lock(&vm->hotplug_mutex);
-		len = virtio_mem_sbm_sweep_run(&vm->sbm, &cand[i], n - i,
-					       free_sbs, vm->sbm_sweep_failed,
-					       *nr_sbs,
-					       VIRTIO_MEM_SBM_SWEEP_RUN_MAX);
-		mutex_unlock(&vm->hotplug_mutex);
-		if (len < 2)
-			continue;
-		if (!virtio_mem_may_take_now(vm, len * vm->geo.mb_size))
-			return VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE;
-		/* The run goes down in memory: its last block is its start. */
-		start = virtio_mem_mb_addr(&vm->geo, cand[i + len - 1].mb_id);
-		if (virtio_mem_mm_offline_and_remove_range(vm, start,
-							   len * vm->geo.mb_size))
-			continue;
-		for (j = 0; j < len; j++) {
-			outcome = virtio_mem_sbm_removed(vm, cand[i + j].mb_id,
-							 nr_sbs);
-			if (outcome)
-				return outcome;
-		}
-		cond_resched();
-	}
-	return VIRTIO_MEM_OUTCOME_DONE;
-}
-
 /*
  * Unplug what we can of one memory block, at most *@nr_sbs subblocks (the
  * mode's unplug_one, see virtio_mem.h); remove the block from Linux once
@@ -681,9 +634,6 @@ enum virtio_mem_outcome virtio_mem_sbm_unplug(struct virtio_mem *vm, u64 diff)
 		if (outcome)
 			goto out;
 	}
-	outcome = virtio_mem_sbm_sweep_runs(vm, cand, n, free_sbs, &nr_sbs);
-	if (outcome)
-		goto out;
 	/* After a sweep, the blocks it emptied must go too. */
 	outcome = virtio_mem_unplug_walk(vm, cand, n, &nr_sbs, all,
 					 virtio_mem_sbm_unplug_mb);

@@ -1195,8 +1195,6 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 		mb->memmap_pages = 0;
 		vmh_poison(h, vmh_mb_pfn(h, first + i), vmh_mb_pages(h));
 	}
-	h->mm.nr_removes++;
-	h->mm.nr_removed_mbs += nr;
 	return 0;
 }
 

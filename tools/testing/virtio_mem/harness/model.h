@@ -120,8 +120,6 @@ struct vmh_mm {
 	unsigned int user_pct;	/* user space acts while a request is out */
 	unsigned long nr_adds, nr_add_fails, nr_onlines, nr_offlines;
 	unsigned long nr_fake_online_sbs, nr_fake_offline_sbs;
-	/* offline_and_remove calls that removed something, and blocks */
-	unsigned long nr_removes, nr_removed_mbs;
 };
 
 struct vmh {

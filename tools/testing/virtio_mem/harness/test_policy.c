@@ -440,70 +440,6 @@ static bool policy_unplug_order(void)
 	return true;
 }
 
-/*
- * sweep_run: neighbours going whole, same zone, seen free, no failed
- * sweep, within what is still to unplug and the cap.
- */
-static bool policy_sweep_run(void)
-{
-	static const char *const pic[] = {
-		"M:########",	/* 100 */
-		"M:########",	/* 101 */
-		"M:########",	/* 102 */
-		"M:########",	/* 103: its sweep failed */
-		"M:########",	/* 104 */
-		"K:########",	/* 105: another zone */
-		"M:####....",	/* 106: partial */
-		"M:########",	/* 107 */
-		NULL
-	};
-	static const u16 free_sbs[] = { 8, 8, 8, 8, 8, 8, 4, 8 };
-	unsigned long failed[1] = { 1UL << 3 };
-	struct virtio_mem_candidate cand[8];
-	struct virtio_mem_sbm sbm;
-	unsigned long i;
-	u16 seen[8];
-
-	EXPECT(vmu_build(&sbm, FIRST, FIRST + 7, 8, pic), "build");
-	for (i = 0; i < 8; i++)
-		cand[i].mb_id = FIRST + 7 - i;	/* 107 down to 100 */
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, cand, 8, free_sbs, failed, 64,
-					8) == 1, "107: its neighbour 106 is partial");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[1], 7, free_sbs, failed,
-					64, 8) == 0, "106: partial, no run");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[3], 5, free_sbs, failed,
-					64, 8) == 1, "104: 103's sweep failed");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, free_sbs, failed,
-					64, 8) == 3, "102, 101, 100");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, free_sbs, failed,
-					23, 8) == 2, "only 23 subblocks to go");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, free_sbs, failed,
-					64, 2) == 2, "at most 2");
-	failed[0] = 0;
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[3], 5, free_sbs, failed,
-					64, 8) == 5, "104 down to 100");
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[2], 6, free_sbs, failed,
-					64, 8) == 1, "105: not in 104's zone, alone");
-	memcpy(seen, free_sbs, sizeof(seen));
-	seen[1] = 7;
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, seen, failed, 64,
-					8) == 1, "101 not seen free");
-	/* Out of rank order: 100 after 102 is no neighbour. */
-	cand[6].mb_id = FIRST;
-	cand[7].mb_id = FIRST + 1;
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, free_sbs, failed,
-					64, 8) == 1, "102 then 100: no run");
-	sbm.memmap_sbs = 1;
-	seen[1] = 7;
-	for (i = 0; i < 8; i++)
-		cand[i].mb_id = FIRST + 7 - i;
-	EXPECT(virtio_mem_sbm_sweep_run(&sbm, &cand[5], 3, seen, failed, 64,
-					8) == 3, "the memmap never looks free");
-	sbm.memmap_sbs = 0;
-	virtio_mem_sbm_destroy(&sbm);
-	return true;
-}
-
 /* The OOM guard: a step may take only what keeps the floor available. */
 static bool policy_may_take(void)
 {
@@ -827,7 +763,6 @@ const struct vmu_case vmu_policy_cases[] = {
 	{ "policy: suspend needs PERSISTENT_SUSPEND only for RAM with memory",
 	  policy_may_suspend },
 	{ "policy: memmap_on_memory subblocks", policy_memmap_sbs },
-	{ "policy: SBM runs of blocks to sweep together", policy_sweep_run },
 	{ "policy: memmap_on_memory in Big Block Mode", policy_bbm_memmap_size },
 	{ "policy: the worker's retry policy", policy_decide },
 	{ "policy: ERROR to a plug backs off, or starts over on a new request",

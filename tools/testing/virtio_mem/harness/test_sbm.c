@@ -444,37 +444,6 @@ static bool bbm_failed_offline_waits_for_user_offline(void)
 	return teardown();
 }
 
-/*
- * 512 MiB plugged movable, idle; the host asks for 128 MiB:
- *   expect the three blocks that go whole offlined and removed in one
- *   call (neighbours, all seen free), the one with the lowest address
- *   left plugged.
- */
-static bool sbm_sweeps_neighbours_together(void)
-{
-	struct vmh_params p;
-	unsigned long calls, mbs;
-
-	params(&p);
-	EXPECT(setup(&p), "setup");
-	vmh_host_resize(&H, 512 * MiB);
-	EXPECT(settle_worker(), "%s", H.failure);
-	calls = H.mm.nr_removes;
-	mbs = H.mm.nr_removed_mbs;
-	vmh_host_resize(&H, 128 * MiB);
-	EXPECT(settle_worker(), "%s", H.failure);
-	EXPECT(H.mm.nr_removed_mbs - mbs == 3 && H.mm.nr_removes - calls == 1,
-	       "expect 3 blocks removed in 1 call, got %lu in %lu",
-	       H.mm.nr_removed_mbs - mbs, H.mm.nr_removes - calls);
-	EXPECT(virtio_mem_sbm_get_mb_state(&H.vm.sbm, H.vm.geo.first_mb_id) ==
-	       VIRTIO_MEM_SBM_MB_MOVABLE, "the lowest block stays");
-	EXPECT(vmh_dev_plugged(&H) == 128 * MiB,
-	       "expect 128 MiB plugged, got %llu MiB",
-	       (unsigned long long)vmh_dev_plugged(&H) >> 20);
-	EXPECT_MODEL();
-	return teardown();
-}
-
 /* unplug_online off: online memory stays; the worker says why. */
 static bool sbm_unplug_online_off_keeps_online_memory(void)
 {
@@ -662,8 +631,6 @@ const struct vmu_case vmu_sbm_cases[] = {
 	  sbm_unplug_takes_offline_memory_first },
 	{ "sbm: remove of a broken device still takes offline blocks away",
 	  sbm_broken_device_remove_takes_offline_blocks },
-	{ "sbm: neighbouring blocks that go whole are swept in one call",
-	  sbm_sweeps_neighbours_together },
 	{ "sbm: a failed sweep looks at the block again (user space offlined it)",
 	  sbm_failed_sweep_rereads_state },
 	{ "bbm: a failed offline waits for user space's offline to end",
