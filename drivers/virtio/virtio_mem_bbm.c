@@ -322,12 +322,22 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
 	enum virtio_mem_bbm_bb_state state;
 	enum virtio_mem_outcome outcome;
+	bool busy;
 
 	mutex_lock(&vm->hotplug_mutex);
 	state = virtio_mem_bbm_get_bb_state(&vm->bbm, bb_id);
+	/*
+	 * Core-mm is onlining or offlining part of it for user space: try in
+	 * the next pass. Offlining it now would wait on the device hotplug
+	 * lock for as long as user space's offlining loops.
+	 */
+	busy = virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo, addr),
+				  virtio_mem_bbm_mbs(vm));
 	mutex_unlock(&vm->hotplug_mutex);
 
 	if (state == VIRTIO_MEM_BBM_BB_ADDED) {
+		if (busy)
+			return VIRTIO_MEM_OUTCOME_UNMOVABLE;
 		if (!virtio_mem_may_take_now(vm,
 					     virtio_mem_bbm_online_bytes(vm,
 									 bb_id)))

@@ -1136,6 +1136,9 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 	int rc;
 
 	lockdep_assert_not_held(&vm->hotplug_mutex);
+	if (h->mm.inflight && h->mm.inflight_mb >= first &&
+	    h->mm.inflight_mb - first < nr)
+		h->mm.nr_removes_inflight++;
 	vmh_inflight_end(h);
 	if (!nr || nr > ARRAY_SIZE(was_movable) || addr % h->p.mb_size ||
 	    size % h->p.mb_size || !vmh_mb(h, first) ||

@@ -120,6 +120,12 @@ struct vmh_mm {
 	unsigned int user_pct;	/* user space acts while a request is out */
 	unsigned long nr_adds, nr_add_fails, nr_onlines, nr_offlines;
 	unsigned long nr_fake_online_sbs, nr_fake_offline_sbs;
+	/*
+	 * offline_and_remove calls over a block user space is onlining or
+	 * offlining: in Linux they wait on the device hotplug lock for as
+	 * long as user space's transition takes, which may be for ever.
+	 */
+	unsigned long nr_removes_inflight;
 };
 
 struct vmh {

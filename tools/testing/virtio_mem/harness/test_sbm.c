@@ -416,13 +416,12 @@ static bool sbm_failed_sweep_rereads_state(void)
 
 /*
  * Big Block Mode, 256 MiB big blocks (two memory blocks each), 256 MiB
- * plugged movable, host asks for 0. Offlining the emptied big block fails
- * while user space is half way through offlining one of its memory blocks
- * (core-mm sent MEM_GOING_OFFLINE, which dropped the references of its
- * fake-offline pages):
- *   expect the driver to leave that block alone until core-mm is done
- *   with it (vm->hotplug_mb), then roll back: no page freed twice, the
- *   model consistent, and the big block unplugged on a later pass.
+ * plugged movable, host asks for 0. Offlining the big block (idle, so
+ * swept as it is) fails while user space is half way through offlining
+ * one of its memory blocks (core-mm sent MEM_GOING_OFFLINE):
+ *   expect the driver to leave that block alone while core-mm is busy
+ *   with it (vm->hotplug_mb), no page freed twice, the model consistent,
+ *   and the big block unplugged on a pass after user space is done.
  */
 static bool bbm_failed_offline_waits_for_user_offline(void)
 {
@@ -436,11 +435,50 @@ static bool bbm_failed_offline_waits_for_user_offline(void)
 	EXPECT(settle_worker(), "%s", H.failure);
 	H.mm.remove_fail_user_offline_inflight = true;
 	vmh_host_resize(&H, 0);
-	EXPECT(settle_worker(), "%s", H.failure);
+	vmh_run_worker(&H);
 	EXPECT(!H.mm.remove_fail_user_offline_inflight, "no offline was tried");
+	EXPECT(H.mm.inflight, "user space still offlining");
+	EXPECT(vmh_dev_plugged(&H) == 256 * MiB, "nothing unplugged meanwhile");
+	vmh_inflight_end(&H);
+	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT_MODEL();
 	EXPECT(vmh_dev_plugged(&H) == 0, "expect 0 plugged, got %llu MiB",
 	       (unsigned long long)vmh_dev_plugged(&H) >> 20);
+	return teardown();
+}
+
+/*
+ * Big Block Mode, 256 MiB big blocks, 256 MiB plugged movable and idle;
+ * user space has begun offlining the first memory block (core-mm sent
+ * MEM_GOING_OFFLINE) when the host asks for 0:
+ *   expect no offline_and_remove of that big block while the offline is
+ *   in flight (it would wait behind user space, which may loop for
+ *   ever), and the big block unplugged once user space is done.
+ */
+static bool bbm_sweep_leaves_user_offline_alone(void)
+{
+	struct vmh_params p;
+	unsigned long first;
+
+	params(&p);
+	p.block_size = 256 * MiB;
+	EXPECT(setup(&p), "setup");
+	vmh_host_resize(&H, 256 * MiB);
+	EXPECT(settle_worker(), "%s", H.failure);
+	first = H.vm.geo.first_bb_id * 2;
+	H.mm.inflight_pct = 100;
+	EXPECT(!vmh_user_offline(&H, first) && H.mm.inflight,
+	       "user space offlining mb %lu, in flight", first);
+	H.mm.inflight_pct = 0;
+	vmh_host_resize(&H, 0);
+	vmh_run_worker(&H);
+	EXPECT(!H.mm.nr_removes_inflight,
+	       "offline_and_remove while user space offlines a block of it");
+	vmh_inflight_end(&H);
+	EXPECT(settle_worker(), "%s", H.failure);
+	EXPECT(vmh_dev_plugged(&H) == 0, "expect 0 plugged, got %llu MiB",
+	       (unsigned long long)vmh_dev_plugged(&H) >> 20);
+	EXPECT_MODEL();
 	return teardown();
 }
 
@@ -631,6 +669,8 @@ const struct vmu_case vmu_sbm_cases[] = {
 	  sbm_unplug_takes_offline_memory_first },
 	{ "sbm: remove of a broken device still takes offline blocks away",
 	  sbm_broken_device_remove_takes_offline_blocks },
+	{ "bbm: no sweep of a big block user space is offlining",
+	  bbm_sweep_leaves_user_offline_alone },
 	{ "sbm: a failed sweep looks at the block again (user space offlined it)",
 	  sbm_failed_sweep_rereads_state },
 	{ "bbm: a failed offline waits for user space's offline to end",
