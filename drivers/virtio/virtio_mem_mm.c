@@ -74,7 +74,7 @@ static bool virtio_mem_mm_range_pinned(unsigned long pfn,
 		 * the zone lock, so an order that makes no sense is ignored.
 		 */
 		if (PageBuddy(page)) {
-			order = page_private(page);
+			order = READ_ONCE(page->private);
 			if (order <= VIRTIO_MEM_MAX_ORDER)
 				pfn = max(pfn, ALIGN_DOWN(pfn, 1UL << order) +
 					       (1UL << order) - 1);
@@ -152,7 +152,7 @@ bool virtio_mem_mm_range_free(unsigned long pfn, unsigned long nr_pages)
 			head = ALIGN_DOWN(pfn, 1UL << o);
 			if (!PageBuddy(pfn_to_page(head)))
 				continue;
-			order = page_private(pfn_to_page(head));
+			order = READ_ONCE(pfn_to_page(head)->private);
 			if (order >= o && order <= VIRTIO_MEM_MAX_ORDER)
 				break;
 		}
