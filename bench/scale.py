@@ -195,7 +195,8 @@ def write_png(data, path):
           "set output '%s'" % path, 'set logscale xy',
           "set xlabel 'device size plugged or unplugged (GiB)'",
           "set ylabel 'seconds per GiB (TCG)'",
-          'set xtics (1, 4, 16, 64, 256, 1024)', 'set grid',
+          'set xtics (1, 4, 16, 64, 256, 1024)', 'set xrange [0.8:1300]',
+          'set grid',
           'set key outside right top vertical',
           'plot ' + ', '.join(plots)]
     bench.run_gnuplot(gnuplot, work, gp, path)
