@@ -154,13 +154,19 @@ def write_md(data, path):
         f.write('\n'.join(lines) + '\n')
 
 
-def bench_kernels():
-    """The default columns: (label, kver, module, the label it is compared
-    with), from scripts/bench-kernel.sh's two kernels."""
+def bench_kernel_releases():
+    """scripts/bench-kernel.sh's kernels, built if need be: (as shipped,
+    with mm/, with the whole series and ours built in)."""
     out = subprocess.run([os.path.join(bench.REPO, 'scripts',
                                        'bench-kernel.sh')],
                          check=True, capture_output=True, text=True).stdout
-    plain, mm, builtin = out.split()
+    return out.split()
+
+
+def bench_kernels():
+    """The default columns: (label, kver, module, the label it is compared
+    with), from scripts/bench-kernel.sh's kernels."""
+    plain, mm, builtin = bench_kernel_releases()
     cols = []
     for d in ('distro', 'ours'):
         for kver, tag in ((plain, 'as shipped'), (mm, '+ mm/')):

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
-from bench import GiB, MiB, log  # noqa: E402
+import mm_series  # noqa: E402
+from bench import GiB, log  # noqa: E402
 from vmrig import MemDev, VM  # noqa: E402
 
 JSON = os.path.join(HERE, 'results', 'scale.json')
@@ -51,10 +51,7 @@ STALL = 30.0
 
 def columns():
     """(key, label, kver, module, sizes in GiB)."""
-    out = subprocess.run([os.path.join(bench.REPO, 'scripts',
-                                       'bench-kernel.sh')],
-                         check=True, capture_output=True, text=True).stdout
-    mm = out.split()[1]
+    mm = mm_series.bench_kernel_releases()[1]
     ko = os.path.join(bench.REPO, 'build', '%s', 'virtio_mem.ko')
     return [
         ('ours-mm', 'ours, 6.12 + mm/ (%s)' % mm, mm, ko % mm, SIZES),

@@ -301,6 +301,22 @@ static inline void virtio_mem_pm_unregister(struct virtio_mem *vm)
 }
 #endif
 
+/*
+ * BBM: the first page of memory block @mb_id that the buddy can have, and
+ * how many it can have: all but the block's own memmap, if it carries one.
+ */
+static inline unsigned long virtio_mem_bbm_mb_pfn(const struct virtio_mem *vm,
+						  unsigned long mb_id)
+{
+	return PHYS_PFN(virtio_mem_mb_addr(&vm->geo, mb_id) +
+			vm->bbm.memmap_size);
+}
+
+static inline unsigned long virtio_mem_bbm_mb_pages(const struct virtio_mem *vm)
+{
+	return PHYS_PFN(vm->geo.mb_size - vm->bbm.memmap_size);
+}
+
 /* What the plug policy is told at the start of a pass, for @diff bytes. */
 static inline struct virtio_mem_plug_facts
 virtio_mem_plug_facts_init(const struct virtio_mem *vm, u64 diff)

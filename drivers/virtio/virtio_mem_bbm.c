@@ -25,20 +25,12 @@ static unsigned long virtio_mem_bbm_mbs(struct virtio_mem *vm)
 	return div64_u64(vm->geo.bb_size, vm->geo.mb_size);
 }
 
-/*
- * The pages of memory block @i of a big block that the buddy can have:
- * all but its own memmap, if it carries one.
- */
-static unsigned long virtio_mem_bbm_mb_pfn(struct virtio_mem *vm,
-					   unsigned long bb_id, unsigned long i)
+/* The first memory block of a big block. */
+static unsigned long virtio_mem_bbm_first_mb(struct virtio_mem *vm,
+					     unsigned long bb_id)
 {
-	return PHYS_PFN(virtio_mem_bb_addr(&vm->geo, bb_id) +
-			i * vm->geo.mb_size + vm->bbm.memmap_size);
-}
-
-static unsigned long virtio_mem_bbm_mb_pages(struct virtio_mem *vm)
-{
-	return PHYS_PFN(vm->geo.mb_size - vm->bbm.memmap_size);
+	return virtio_mem_addr_to_mb_id(&vm->geo,
+					virtio_mem_bb_addr(&vm->geo, bb_id));
 }
 
 /**
@@ -211,12 +203,13 @@ enum virtio_mem_outcome virtio_mem_bbm_plug(struct virtio_mem *vm, u64 diff)
 static void virtio_mem_bbm_rollback(struct virtio_mem *vm, unsigned long bb_id,
 				    unsigned long nr_taken)
 {
+	const unsigned long first = virtio_mem_bbm_first_mb(vm, bb_id);
 	unsigned long i, pfn;
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
 	for (i = 0; i < nr_taken; i++) {
-		pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
+		pfn = virtio_mem_bbm_mb_pfn(vm, first + i);
 		if (pfn_to_online_page(pfn))
 			virtio_mem_mm_fake_online(pfn,
 						  virtio_mem_bbm_mb_pages(vm));
@@ -229,21 +222,20 @@ static enum virtio_mem_outcome
 virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 {
 	enum virtio_mem_outcome outcome = VIRTIO_MEM_OUTCOME_DONE;
-	const u64 addr = virtio_mem_bb_addr(&vm->geo, bb_id);
+	const unsigned long first = virtio_mem_bbm_first_mb(vm, bb_id);
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
 	unsigned long i, pfn;
 
 	mutex_lock(&vm->hotplug_mutex);
 	/* Core-mm is onlining or offlining part of it; try in the next pass. */
-	if (virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo, addr),
-			       mbs)) {
+	if (virtio_mem_mm_busy(vm, first, mbs)) {
 		mutex_unlock(&vm->hotplug_mutex);
 		return VIRTIO_MEM_OUTCOME_UNMOVABLE;
 	}
 	virtio_mem_bbm_set_bb_state(&vm->bbm, bb_id,
 				    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE);
 	for (i = 0; i < mbs; i++) {
-		pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
+		pfn = virtio_mem_bbm_mb_pfn(vm, first + i);
 		if (!pfn_to_online_page(pfn))
 			continue;
 		/*
@@ -268,12 +260,13 @@ virtio_mem_bbm_fake_offline(struct virtio_mem *vm, unsigned long bb_id)
 static u64 virtio_mem_bbm_online_bytes(struct virtio_mem *vm,
 				       unsigned long bb_id)
 {
+	const unsigned long first = virtio_mem_bbm_first_mb(vm, bb_id);
 	unsigned long i, online = 0;
 
 	for (i = 0; i < virtio_mem_bbm_mbs(vm); i++)
-		if (pfn_to_online_page(virtio_mem_bbm_mb_pfn(vm, bb_id, i)))
+		if (pfn_to_online_page(virtio_mem_bbm_mb_pfn(vm, first + i)))
 			online++;
-	return (u64)online * (vm->geo.mb_size - vm->bbm.memmap_size);
+	return (u64)online * PFN_PHYS(virtio_mem_bbm_mb_pages(vm));
 }
 
 /*
@@ -298,8 +291,7 @@ virtio_mem_bbm_take_and_remove(struct virtio_mem *vm, unsigned long bb_id)
 		 * notifier see one state of the big block throughout.
 		 */
 		mutex_lock(&vm->hotplug_mutex);
-		virtio_mem_mm_wait_idle(vm,
-					virtio_mem_addr_to_mb_id(&vm->geo, addr),
+		virtio_mem_mm_wait_idle(vm, virtio_mem_bbm_first_mb(vm, bb_id),
 					virtio_mem_bbm_mbs(vm));
 		virtio_mem_bbm_rollback(vm, bb_id, virtio_mem_bbm_mbs(vm));
 		mutex_unlock(&vm->hotplug_mutex);
@@ -331,7 +323,7 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 	 * the next pass. Offlining it now would wait on the device hotplug
 	 * lock for as long as user space's offlining loops.
 	 */
-	busy = virtio_mem_mm_busy(vm, virtio_mem_addr_to_mb_id(&vm->geo, addr),
+	busy = virtio_mem_mm_busy(vm, virtio_mem_bbm_first_mb(vm, bb_id),
 				  virtio_mem_bbm_mbs(vm));
 	mutex_unlock(&vm->hotplug_mutex);
 
@@ -342,18 +334,16 @@ virtio_mem_bbm_unplug_bb(struct virtio_mem *vm,
 					     virtio_mem_bbm_online_bytes(vm,
 									 bb_id)))
 			return VIRTIO_MEM_OUTCOME_MEMORY_PRESSURE;
-		outcome = VIRTIO_MEM_OUTCOME_UNMOVABLE;
+		/* Whatever stops a sweep, taking the pages may still work. */
 		if (cand->sweep &&
 		    !virtio_mem_mm_offline_and_remove_range(vm, addr,
 							    vm->geo.bb_size)) {
 			virtio_mem_bbm_removed(vm, bb_id);
-			outcome = VIRTIO_MEM_OUTCOME_DONE;
-		}
-		/* Whatever stopped the sweep, taking the pages may work. */
-		if (outcome)
+		} else {
 			outcome = virtio_mem_bbm_take_and_remove(vm, bb_id);
-		if (outcome)
-			return outcome;
+			if (outcome)
+				return outcome;
+		}
 	} else if (state != VIRTIO_MEM_BBM_BB_PLUGGED) {
 		return VIRTIO_MEM_OUTCOME_DONE;
 	}
@@ -373,7 +363,7 @@ static void virtio_mem_bbm_look(struct virtio_mem *vm,
 	const unsigned long mb_pages = virtio_mem_bbm_mb_pages(vm);
 	const unsigned long chunk = pageblock_nr_pages;
 	const unsigned long mbs = virtio_mem_bbm_mbs(vm);
-	unsigned long bb_id, i, pfn, off, busy;
+	unsigned long bb_id, first, i, pfn, off, busy;
 	struct virtio_mem_bbm_seen *bb;
 	struct page *page;
 
@@ -386,9 +376,10 @@ static void virtio_mem_bbm_look(struct virtio_mem *vm,
 		    VIRTIO_MEM_BBM_BB_ADDED)
 			continue;
 		busy = 0;
+		first = virtio_mem_bbm_first_mb(vm, bb_id);
 		for (i = 0; i < mbs; i++) {
 			/* (The memmap, if there, is a whole pageblock.) */
-			pfn = virtio_mem_bbm_mb_pfn(vm, bb_id, i);
+			pfn = virtio_mem_bbm_mb_pfn(vm, first + i);
 			page = pfn_to_online_page(pfn);
 			if (!page)
 				continue;

@@ -89,32 +89,27 @@ static inline void virtio_mem_compat_going_offline(struct page *page,
  * MHP_MEMMAP_ON_MEMORY quietly falls back to a normal memmap where the
  * kernel does not offer it. In 6.1 nothing tells a module, and such an
  * add fails with -EINVAL: answer "maybe" and let the first add find out
- * (virtio_mem_mm_add_mb()). The changes landed between the two; 6.12 is
- * the first supported kernel with them, so that is the cutoff here.
+ * (virtio_mem_mm_add_mb()). An add of several memory blocks at once (Big
+ * Block Mode) gives each its own memmap since 6.6; 6.1 takes the flag for
+ * one memory block only: "no" there. The changes landed between the two;
+ * 6.12 is the first supported kernel with them, so that is the cutoff.
  */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
 static inline bool virtio_mem_compat_memmap_on_memory(void)
 {
 	return true;
 }
-#else
-static inline bool virtio_mem_compat_memmap_on_memory(void)
-{
-	return mhp_supports_memmap_on_memory();
-}
-#endif
 
-/*
- * ... and for an add of several memory blocks at once (Big Block Mode):
- * since 6.6 each memory block of such an add gets a memmap of its own;
- * 6.1 takes MHP_MEMMAP_ON_MEMORY for one memory block only.
- */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
 static inline bool virtio_mem_compat_memmap_on_memory_range(void)
 {
 	return false;
 }
 #else
+static inline bool virtio_mem_compat_memmap_on_memory(void)
+{
+	return mhp_supports_memmap_on_memory();
+}
+
 static inline bool virtio_mem_compat_memmap_on_memory_range(void)
 {
 	return mhp_supports_memmap_on_memory();

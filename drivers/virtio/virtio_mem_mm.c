@@ -220,14 +220,23 @@ u64 virtio_mem_mm_memmap_size(u64 size)
 static int virtio_mem_mm_add(struct virtio_mem *vm, u64 addr, u64 size,
 			     mhp_t flags)
 {
+	int rc;
+
 	lockdep_assert_not_held(&vm->hotplug_mutex);
 	dev_dbg(&vm->vdev->dev, "adding memory 0x%llx-0x%llx%s\n", addr,
 		addr + size - 1,
 		flags & MHP_MEMMAP_ON_MEMORY ? ", memmap on it" : "");
-	return add_memory_driver_managed(vm->mgid, addr, size,
-					 vm->resource_name,
-					 MHP_MERGE_RESOURCE | MHP_NID_IS_MGID |
-					 flags);
+	rc = add_memory_driver_managed(vm->mgid, addr, size,
+				       vm->resource_name,
+				       MHP_MERGE_RESOURCE | MHP_NID_IS_MGID |
+				       flags);
+	if (!rc && (flags & MHP_MEMMAP_ON_MEMORY) &&
+	    !vm->memmap_on_memory_seen) {
+		vm->memmap_on_memory_seen = true;
+		dev_info(&vm->vdev->dev,
+			 "memory blocks carry their own memmap (memmap_on_memory)\n");
+	}
+	return rc;
 }
 
 /**
@@ -245,16 +254,8 @@ static int virtio_mem_mm_add(struct virtio_mem *vm, u64 addr, u64 size,
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
 			    bool memmap)
 {
-	int rc;
-
-	rc = virtio_mem_mm_add(vm, addr, size,
-			       memmap ? MHP_MEMMAP_ON_MEMORY : 0);
-	if (!rc && memmap && !vm->memmap_on_memory_seen) {
-		vm->memmap_on_memory_seen = true;
-		dev_info(&vm->vdev->dev,
-			 "memory blocks carry their own memmap (memmap_on_memory)\n");
-	}
-	return rc;
+	return virtio_mem_mm_add(vm, addr, size,
+				 memmap ? MHP_MEMMAP_ON_MEMORY : 0);
 }
 
 /*
@@ -414,11 +415,6 @@ int virtio_mem_mm_add_mb(struct virtio_mem *vm, unsigned long mb_id)
 	if (WARN_ON_ONCE(!plugged))
 		return -EINVAL;
 	rc = virtio_mem_mm_add(vm, addr, vm->geo.mb_size, MHP_MEMMAP_ON_MEMORY);
-	if (!rc && !vm->memmap_on_memory_seen) {
-		vm->memmap_on_memory_seen = true;
-		dev_info(&vm->vdev->dev,
-			 "memory blocks carry their own memmap (memmap_on_memory)\n");
-	}
 	if (rc != -EINVAL || vm->memmap_on_memory_seen)
 		return rc;
 	/*

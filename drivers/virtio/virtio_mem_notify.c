@@ -409,14 +409,11 @@ static void virtio_mem_bbm_fake_offline_refs(struct virtio_mem *vm,
 
 	lockdep_assert_held(&vm->hotplug_mutex);
 
-	/* All but the block's own memmap, if it carries one. */
 	if (virtio_mem_bbm_get_bb_state(&vm->bbm,
 					div64_u64(addr, vm->geo.bb_size)) ==
 	    VIRTIO_MEM_BBM_BB_FAKE_OFFLINE)
-		virtio_mem_fake_offline_refs(PHYS_PFN(addr + vm->bbm.memmap_size),
-					     PHYS_PFN(vm->geo.mb_size -
-						      vm->bbm.memmap_size),
-					     drop);
+		virtio_mem_fake_offline_refs(virtio_mem_bbm_mb_pfn(vm, mb_id),
+					     virtio_mem_bbm_mb_pages(vm), drop);
 }
 
 /* Drop or take back our references on a memory block's fake-offline pages. */

@@ -505,6 +505,32 @@ def vmemmap_pressure(ctx):
     ctx.check(rc == 0, 'guest still usable (memfill 64 MiB)', out)
 
 
+MEMMAP_CMDLINE = ('memhp_default_state=online_movable '
+                  'memory_hotplug.memmap_on_memory=1')
+
+
+def check_memmap_plugged(ctx, vm, total, base_kb):
+    """All of @total added, each memory block with its own memmap: MemTotal
+    grew by @total less 2 MiB per block."""
+    nr = len(vm.blocks_in('vm0'))
+    ctx.check(nr == total // MB_SIZE, '%d memory blocks added (%d)'
+              % (total // MB_SIZE, nr))
+    wait_memtotal(ctx, vm, base_kb + (total - nr * 2 * MiB) // 1024,
+                  'MemTotal: %s less 2 MiB of memmap per block'
+                  % fmt_size(total))
+
+
+def check_unplugged_all(ctx, vm, timeout=240):
+    """Ask for 0: the device gets there and no memory block is left."""
+    vm.set_requested('vm0', 0)
+    # wait_stable() only waits out growth: it would look mid-unplug.
+    final, st = wait_settled(ctx, vm, 'vm0', timeout=timeout)
+    ctx.check(final == 0, 'unplug to 0 (at %s, status %s)'
+              % (fmt_size(final), st))
+    nr = len(vm.blocks_in('vm0'))
+    ctx.check(nr == 0, 'no memory block left (%d)' % nr)
+
+
 @scenario
 def memmap_on_memory(ctx):
     """512 MiB guest, kernel booted with memory_hotplug.memmap_on_memory=1:
@@ -513,36 +539,24 @@ def memmap_on_memory(ctx):
     grows by the plugged size less 2 MiB per block, the guest stays usable,
     and unplug to 0 takes the blocks, memmap and all. With the module
     parameter off, the same guest keeps the memmap in boot memory again."""
-    mmm = 'memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1'
     # (On the debug tier boot memory grows by KASAN's shadow of the
     # device, so the contrast with vmemmap_pressure is the distro
     # kernels' to show.)
     total = ctx.sized(32 * GiB, 8 * GiB)
     vm = ctx.vm(devices=[MemDev('vm0', total)], boot_mem='512M',
-                cmdline=mmm)
+                cmdline=MEMMAP_CMDLINE)
     d = sysdir(vm, 'vm0')
     ctx.check(vm.check('cat %s/memmap_on_memory' % d).strip() == '1',
               'sysfs memmap_on_memory is 1')
     base_kb = vm.memtotal_kb()
     if plug_to(ctx, vm, 'vm0', total, timeout=240):
-        nr = len(vm.blocks_in('vm0'))
-        ctx.check(nr == total // MB_SIZE, '%d memory blocks added (%d)'
-                  % (total // MB_SIZE, nr))
-        wait_memtotal(ctx, vm, base_kb + (total - nr * 2 * MiB) // 1024,
-                      'MemTotal: %s less 2 MiB of memmap per block'
-                      % fmt_size(total))
+        check_memmap_plugged(ctx, vm, total, base_kb)
         rc, out = vm.run('memfill -o 64')
         ctx.check(rc == 0, 'guest usable (memfill 64 MiB)', out)
-    vm.set_requested('vm0', 0)
-    # wait_stable() only waits out growth: it would look mid-unplug.
-    final, st = wait_settled(ctx, vm, 'vm0', timeout=240)
-    ctx.check(final == 0, 'unplug to 0 (at %s, status %s)'
-              % (fmt_size(final), st))
-    nr = len(vm.blocks_in('vm0'))
-    ctx.check(nr == 0, 'no memory block left (%d)' % nr)
+    check_unplugged_all(ctx, vm)
 
-    vm = ctx.vm(devices=[MemDev('vm0', '4G')], boot_mem='512M', cmdline=mmm,
-                modparams='memmap_on_memory=0')
+    vm = ctx.vm(devices=[MemDev('vm0', '4G')], boot_mem='512M',
+                cmdline=MEMMAP_CMDLINE, modparams='memmap_on_memory=0')
     d = sysdir(vm, 'vm0')
     ctx.check(vm.check('cat %s/memmap_on_memory' % d).strip() == '0',
               'memmap_on_memory=0: sysfs says 0')
@@ -561,10 +575,9 @@ def bbm_memmap_on_memory(ctx):
     usable; unplug while memfill runs keeps its data, and unplug to 0
     removes every block. On 6.1 the kernel cannot do it for an add of
     several memory blocks: sysfs says 0 and the guest still works."""
-    mmm = 'memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1'
     total = ctx.sized(32 * GiB, 8 * GiB)
     vm = ctx.vm(devices=[MemDev('vm0', total, block_size='512M')],
-                boot_mem='512M', cmdline=mmm)
+                boot_mem='512M', cmdline=MEMMAP_CMDLINE)
     d = sysdir(vm, 'vm0')
     on = vm.check('cat %s/memmap_on_memory' % d).strip()
     if ctx.args.kver.startswith('6.1.'):
@@ -577,12 +590,7 @@ def bbm_memmap_on_memory(ctx):
     base_kb = vm.memtotal_kb()
     if not plug_to(ctx, vm, 'vm0', total, timeout=240):
         return
-    nr = len(vm.blocks_in('vm0'))
-    ctx.check(nr == total // MB_SIZE, '%d memory blocks added (%d)'
-              % (total // MB_SIZE, nr))
-    wait_memtotal(ctx, vm, base_kb + (total - nr * 2 * MiB) // 1024,
-                  'MemTotal: %s less 2 MiB of memmap per memory block'
-                  % fmt_size(total))
+    check_memmap_plugged(ctx, vm, total, base_kb)
     vm.check('T=/sys/kernel/tracing; [ -e $T/events ] || '
              'mount -t tracefs nodev $T; echo >$T/trace; '
              'echo 1 >$T/events/virtio_mem/virtio_mem_fake_offline/enable')
@@ -599,12 +607,7 @@ def bbm_memmap_on_memory(ctx):
              'events' % taken)
     stop_memfill(ctx, vm, 'unplug with memfill running')
     vm.check('echo >/sys/kernel/tracing/trace')
-    vm.set_requested('vm0', 0)
-    final, st = wait_settled(ctx, vm, 'vm0', timeout=240)
-    ctx.check(final == 0, 'unplug to 0 (at %s, status %s)'
-              % (fmt_size(final), st))
-    nr = len(vm.blocks_in('vm0'))
-    ctx.check(nr == 0, 'no memory block left (%d)' % nr)
+    check_unplugged_all(ctx, vm)
     taken = vm.check('grep -c virtio_mem_fake_offline '
                      '/sys/kernel/tracing/trace || true').strip()
     ctx.note('unplug to 0, idle: %s fake-offline events' % taken)
