@@ -317,6 +317,67 @@ static bool virtio_mem_sbm_plan_fill(const struct virtio_mem_sbm *sbm,
 	return false;
 }
 
+/*
+ * Why the second block of the device is plugged last and unplugged first:
+ * after every online and offline, core-mm finds out whether the zone is
+ * contiguous by walking it from its start up to the first hole. With no
+ * hole that walk covers every block already there, so n blocks cost n^2/2
+ * block walks: most of a 16 GiB plug on Debian's kernels. A hole just
+ * above the device's first block ends every walk there. A device plugged
+ * to the last block loses nothing: the hole is filled then, once.
+ */
+static unsigned long virtio_mem_sbm_gap_mb(const struct virtio_mem_sbm *sbm)
+{
+	if (sbm->last_mb_id - sbm->first_mb_id < 2)
+		return VIRTIO_MEM_SBM_NO_MB;
+	return sbm->first_mb_id + 1;
+}
+
+static unsigned long virtio_mem_bbm_gap_bb(const struct virtio_mem_bbm *bbm)
+{
+	if (bbm->last_bb_id - bbm->first_bb_id < 2)
+		return VIRTIO_MEM_BBM_NO_BB;
+	return bbm->first_bb_id + 1;
+}
+
+/*
+ * The memory block to add next: one used before and since emptied, else
+ * a fresh one, the gap block only when no other fits. Returns how many
+ * subblocks of it to plug, 0 if none fits.
+ */
+static unsigned int virtio_mem_sbm_pick_new(const struct virtio_mem_sbm *sbm,
+					    const struct virtio_mem_geo *geo,
+					    const struct virtio_mem_plug_facts *facts,
+					    unsigned long *mb_id)
+{
+	unsigned long gap = virtio_mem_sbm_gap_mb(sbm);
+	unsigned long id = VIRTIO_MEM_SBM_NO_MB;
+	unsigned int count;
+
+	while (virtio_mem_sbm_next_mb(sbm, VIRTIO_MEM_SBM_MB_UNUSED, &id)) {
+		if (id == gap)
+			continue;
+		count = virtio_mem_sbm_clip(geo, facts, id, 0, sbm->sbs_per_mb);
+		if (count) {
+			*mb_id = id;
+			return count;
+		}
+	}
+	id = sbm->next_mb_id == gap ? gap + 1 : sbm->next_mb_id;
+	if (id <= sbm->last_mb_id) {
+		count = virtio_mem_sbm_clip(geo, facts, id, 0, sbm->sbs_per_mb);
+		if (count) {
+			*mb_id = id;
+			return count;
+		}
+	}
+	if (gap == VIRTIO_MEM_SBM_NO_MB ||
+	    virtio_mem_sbm_get_mb_state(sbm, gap) != VIRTIO_MEM_SBM_MB_UNUSED)
+		return 0;
+	*mb_id = gap;
+	return virtio_mem_sbm_clip(geo, facts, gap, 0, sbm->sbs_per_mb);
+}
+
 /**
  * virtio_mem_sbm_plan_plug() - choose the next subblocks to plug
  * @sbm: block state
@@ -327,8 +388,9 @@ static bool virtio_mem_sbm_plan_fill(const struct virtio_mem_sbm *sbm,
  * Holes in added memory blocks come first, offline ones before online ones
  * (no pages to hand to the buddy), movable before kernel (memory that can
  * be taken back later). Only then is a new memory block used, the lowest
- * free one, and only while the offline limit allows adding one and the
- * kernel has room for its memmap.
+ * free one but the device's second (see virtio_mem_sbm_gap_mb()), and only
+ * while the offline limit allows adding one and the kernel has room for
+ * its memmap.
  *
  * Return: what to do.
  */
@@ -354,12 +416,7 @@ virtio_mem_sbm_plan_plug(const struct virtio_mem_sbm *sbm,
 					     step))
 			return VIRTIO_MEM_PLAN_STEP;
 
-	/* A memory block used before and since emptied, else a fresh one. */
-	if (!virtio_mem_sbm_next_mb(sbm, VIRTIO_MEM_SBM_MB_UNUSED, &mb_id))
-		mb_id = sbm->next_mb_id;
-	if (mb_id > sbm->last_mb_id)
-		return VIRTIO_MEM_PLAN_NO_SPACE;
-	count = virtio_mem_sbm_clip(geo, facts, mb_id, 0, sbm->sbs_per_mb);
+	count = virtio_mem_sbm_pick_new(sbm, geo, facts, &mb_id);
 	if (!count)
 		return VIRTIO_MEM_PLAN_NO_SPACE;
 
@@ -434,6 +491,7 @@ static int virtio_mem_candidate_cmp(const void *a, const void *b)
  * most likely to work. Among online blocks of a zone, the ones with the
  * fewest pages to migrate come first, so blocks that can be emptied whole
  * go before blocks that would have to be picked apart; ties go to the
+ * device's second block (see virtio_mem_sbm_gap_mb()), then to the
  * highest address, which keeps what stays plugged compact at the bottom.
  *
  * Return: the number of candidates written.
@@ -444,6 +502,7 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			    struct virtio_mem_candidate *out,
 			    unsigned long max)
 {
+	unsigned long gap = virtio_mem_sbm_gap_mb(sbm);
 	enum virtio_mem_sbm_mb_state state;
 	enum virtio_mem_unplug_class class;
 	unsigned long mb_id, n = 0;
@@ -467,7 +526,7 @@ virtio_mem_sbm_unplug_order(const struct virtio_mem_sbm *sbm,
 			busy = plugged;
 		out[n].mb_id = mb_id;
 		out[n].key = (u64)class << 60 | (u64)busy << 32 |
-			     (u32)~mb_id;
+			     (mb_id == gap ? 0 : (u32)~mb_id);
 		out[n].sweep = false;
 		n++;
 	}
@@ -497,8 +556,9 @@ bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
  * @facts: what is wanted and allowed
  * @bb_id: set to the big block for VIRTIO_MEM_PLAN_STEP
  *
- * The lowest unused big block that lies inside the usable region, while
- * the offline limit and the memmap allow adding it.
+ * The lowest unused big block that lies inside the usable region, the
+ * device's second only when no other is left (as virtio_mem_sbm_gap_mb()
+ * explains), while the offline limit and the memmap allow adding it.
  *
  * Return: what to do.
  */
@@ -509,18 +569,25 @@ virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
 			 unsigned long *bb_id)
 {
 	const unsigned long mbs = div64_u64(geo->bb_size, geo->mb_size);
+	unsigned long gap = virtio_mem_bbm_gap_bb(bbm);
 	unsigned long id;
 
 	if (!facts->nr_bbs)
 		return VIRTIO_MEM_PLAN_DONE;
 	for (id = bbm->first_bb_id; id <= bbm->last_bb_id; id++) {
 		if (virtio_mem_bb_addr(geo, id) + geo->bb_size >
-		    facts->usable_end)
-			return VIRTIO_MEM_PLAN_NO_SPACE;
-		if (virtio_mem_bbm_get_bb_state(bbm, id) ==
-		    VIRTIO_MEM_BBM_BB_UNUSED)
+		    facts->usable_end) {
+			id = bbm->last_bb_id + 1;
+			break;
+		}
+		if (id != gap && virtio_mem_bbm_get_bb_state(bbm, id) ==
+				 VIRTIO_MEM_BBM_BB_UNUSED)
 			break;
 	}
+	if (id > bbm->last_bb_id && gap != VIRTIO_MEM_BBM_NO_BB &&
+	    virtio_mem_bb_addr(geo, gap) + geo->bb_size <= facts->usable_end &&
+	    virtio_mem_bbm_get_bb_state(bbm, gap) == VIRTIO_MEM_BBM_BB_UNUSED)
+		id = gap;
 	if (id > bbm->last_bb_id)
 		return VIRTIO_MEM_PLAN_NO_SPACE;
 	if (facts->offline_bytes + geo->bb_size > facts->offline_limit)
@@ -542,7 +609,8 @@ virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
  *
  * Big blocks not added first, then added ones with nothing online, then
  * ones online only in ZONE_MOVABLE, then the rest; within each, the one
- * with the least memory in use first (a cheap estimate), then the highest.
+ * with the least memory in use first (a cheap estimate), then the device's
+ * second big block (see virtio_mem_bbm_plan_plug()), then the highest.
  *
  * An online big block seen with nothing in use is swept: offlined and
  * removed as it is. Offlining free memory migrates nothing, so it ends
@@ -560,6 +628,7 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			    struct virtio_mem_candidate *out,
 			    unsigned long max)
 {
+	unsigned long gap = virtio_mem_bbm_gap_bb(bbm);
 	const struct virtio_mem_bbm_seen *bb;
 	enum virtio_mem_bbm_bb_state state;
 	unsigned long bb_id, n = 0;
@@ -581,7 +650,7 @@ virtio_mem_bbm_unplug_order(const struct virtio_mem_bbm *bbm,
 			class = bb->kernel_mbs ? 3 : 2;
 		out[n].bb_id = bb_id;
 		out[n].key = class << 60 | (u64)bb->busy_mib << 28 |
-			     ((u32)~bb_id & 0xfffffff);
+			     (bb_id == gap ? 0 : (u32)~bb_id & 0xfffffff);
 		out[n].sweep = class >= 2 && !bb->busy_mib;
 		n++;
 	}

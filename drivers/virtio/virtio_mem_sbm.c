@@ -86,8 +86,9 @@ virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 	unsigned long mb_id = step->mb_id;
 	int rc;
 
+	/* Never-used blocks skipped on the way (the gap) stay UNUSED. */
 	mutex_lock(&vm->hotplug_mutex);
-	if (mb_id == vm->sbm.next_mb_id) {
+	while (vm->sbm.next_mb_id <= step->mb_id) {
 		rc = virtio_mem_sbm_new_mb(&vm->sbm, &mb_id);
 		if (rc) {
 			mutex_unlock(&vm->hotplug_mutex);
@@ -97,6 +98,7 @@ virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 		}
 	}
 	mutex_unlock(&vm->hotplug_mutex);
+	mb_id = step->mb_id;
 
 	outcome = virtio_mem_sbm_send_plug(vm, mb_id, step->sb_id, step->count);
 	if (outcome)

@@ -249,6 +249,9 @@ struct virtio_mem_bbm {
 	u64 memmap_size;
 };
 
+/* No big block, as in "the device has none to spare". */
+#define VIRTIO_MEM_BBM_NO_BB	ULONG_MAX
+
 int virtio_mem_bbm_init(struct virtio_mem_bbm *bbm, unsigned long first_bb_id,
 			unsigned long last_bb_id);
 void virtio_mem_bbm_destroy(struct virtio_mem_bbm *bbm);

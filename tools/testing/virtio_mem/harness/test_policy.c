@@ -303,11 +303,25 @@ static bool policy_plan_plug_order(void)
 		  { "K:########", "M:########", NULL }, 100, ANYWHERE, GiB,
 		  VIRTIO_MEM_PLAN_STEP, 2, 0, 8, true },
 		{ "an emptied block before a fresh one",
-		  { "K:########", "U:........", "M:########", NULL }, 3,
-		  ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
+		  { "K:########", "M:########", "U:........", "M:########",
+		    NULL }, 3, ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 2, 0, 3,
+		  true },
 		{ "plugged-but-not-added blocks are not filled",
 		  { "P:####....", NULL }, 3, ANYWHERE, GiB,
-		  VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
+		  VIRTIO_MEM_PLAN_STEP, 2, 0, 3, true },
+		{ "the second block waits: a fresh block after it first",
+		  { "M:########", NULL }, 100, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 2, 0, 8, true },
+		{ "the second block waits, even emptied",
+		  { "M:########", "U:........", "M:########", NULL }, 100,
+		  ANYWHERE, GiB, VIRTIO_MEM_PLAN_STEP, 3, 0, 8, true },
+		{ "the second block when every other one is used",
+		  { "M:########", "U:........", "M:########", "M:########",
+		    "M:########", "M:########", NULL }, 100, ANYWHERE, GiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 0, 8, true },
+		{ "the second block when the usable region ends before the third",
+		  { "M:########", NULL }, 100, MB_ADDR(2), GiB,
+		  VIRTIO_MEM_PLAN_STEP, 1, 0, 8, true },
 		{ "usable region ends mid block: clipped",
 		  { "K:########", NULL }, 100, MB_ADDR(1) + 48 * MiB, GiB,
 		  VIRTIO_MEM_PLAN_STEP, 1, 0, 3, true },
@@ -342,7 +356,7 @@ static bool policy_plan_plug_order(void)
 		  VIRTIO_MEM_PLAN_NO_MEMMAP, 0, 0, 0, false, 34 * MiB - 1 },
 		{ "just enough room for a new block's memmap",
 		  { "K:########", NULL }, 1, ANYWHERE, GiB,
-		  VIRTIO_MEM_PLAN_STEP, 1, 0, 1, true, 34 * MiB },
+		  VIRTIO_MEM_PLAN_STEP, 2, 0, 1, true, 34 * MiB },
 		{ "no memmap needed to fill a hole",
 		  { "K:#######.", NULL }, 1, ANYWHERE, GiB,
 		  VIRTIO_MEM_PLAN_STEP, 0, 7, 1, false, 1 },
@@ -440,6 +454,33 @@ static bool policy_unplug_order(void)
 	return true;
 }
 
+/*
+ * The second memory block is plugged last (see plan_plug) and, among
+ * blocks that cost the same, unplugged first.
+ *   M:######## x4, all seen free -> expect 101, 103, 102, 100
+ */
+static bool policy_unplug_order_gap_first(void)
+{
+	static const char *const pic[] = {
+		"M:########", "M:########", "M:########", "M:########", NULL
+	};
+	static const u16 free_sbs[] = { 8, 8, 8, 8 };
+	static const unsigned long expect[] = { 101, 103, 102, 100 };
+	struct virtio_mem_candidate cand[4];
+	struct virtio_mem_sbm sbm;
+	unsigned long n, i;
+
+	EXPECT(vmu_build(&sbm, FIRST, FIRST + 7, 8, pic), "build");
+	n = virtio_mem_sbm_unplug_order(&sbm, free_sbs, true, cand, 4);
+	virtio_mem_sbm_destroy(&sbm);
+	EXPECT(n == 4, "expect 4 candidates, got %lu", n);
+	for (i = 0; i < n; i++)
+		EXPECT(cand[i].mb_id == expect[i],
+		       "position %lu: expect %lu, got %lu", i, expect[i],
+		       cand[i].mb_id);
+	return true;
+}
+
 /* The OOM guard: a step may take only what keeps the floor available. */
 static bool policy_may_take(void)
 {
@@ -532,6 +573,15 @@ static bool policy_bbm(void)
 	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
 	       VIRTIO_MEM_PLAN_STEP && bb_id == 16, "plug bb16 first");
 	virtio_mem_bbm_set_bb_state(&bbm, 16, VIRTIO_MEM_BBM_BB_ADDED);
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_STEP && bb_id == 18,
+	       "then bb18: the second big block waits for last");
+	facts.usable_end = 4 * GiB + 512 * MiB;
+	EXPECT(virtio_mem_bbm_plan_plug(&bbm, &geo, &facts, &bb_id) ==
+	       VIRTIO_MEM_PLAN_STEP && bb_id == 17,
+	       "bb17 when bb18 is beyond the usable region");
+	facts.usable_end = 4 * GiB + 1 * GiB;
+	virtio_mem_bbm_set_bb_state(&bbm, 16, VIRTIO_MEM_BBM_BB_ADDED);
 	virtio_mem_bbm_set_bb_state(&bbm, 17, VIRTIO_MEM_BBM_BB_ADDED);
 	virtio_mem_bbm_set_bb_state(&bbm, 18, VIRTIO_MEM_BBM_BB_ADDED);
 	virtio_mem_bbm_set_bb_state(&bbm, 19, VIRTIO_MEM_BBM_BB_PLUGGED);
@@ -572,6 +622,15 @@ static bool policy_bbm(void)
 	EXPECT(n == 4 && cand[2].bb_id == 17 && cand[2].sweep &&
 	       cand[3].bb_id == 16 && cand[3].sweep && !cand[1].sweep,
 	       "idle online big blocks are swept");
+
+	/* Among equals, the second big block goes first. */
+	seen[0] = (struct virtio_mem_bbm_seen){ 2, 0, 0 };
+	seen[2] = seen[1] = seen[0];
+	n = virtio_mem_bbm_unplug_order(&bbm, seen, true, cand, 16);
+	EXPECT(n == 4 && cand[0].bb_id == 19 && cand[1].bb_id == 17 &&
+	       cand[2].bb_id == 18 && cand[3].bb_id == 16,
+	       "idle movable: expect 19, 17, 18, 16, got %lu, %lu, %lu, %lu",
+	       cand[0].bb_id, cand[1].bb_id, cand[2].bb_id, cand[3].bb_id);
 	virtio_mem_bbm_destroy(&bbm);
 	return true;
 }
@@ -778,6 +837,8 @@ const struct vmu_case vmu_policy_cases[] = {
 	{ "policy: plan_plug order, clipping, offline limit",
 	  policy_plan_plug_order },
 	{ "policy: unplug order", policy_unplug_order },
+	{ "policy: unplug order, the second block first among equals",
+	  policy_unplug_order_gap_first },
 	{ "policy: may_take (OOM guard)", policy_may_take },
 	{ NULL, NULL }
 };

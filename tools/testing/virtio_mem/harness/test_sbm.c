@@ -73,7 +73,8 @@ static enum virtio_mem_sbm_mb_state st(unsigned long mb)
 
 /*
  * Host asks for 200 MiB, auto-online movable:
- *   expect mb 32 M:full, mb 33 M:36 of 64, 200 MiB plugged, worker "ok".
+ *   expect mb 32 M:full, mb 33 left for last (policy: the gap), mb 34
+ *   M:36 of 64, 200 MiB plugged, worker "ok".
  */
 static bool sbm_plug_fills_blocks_in_order(void)
 {
@@ -85,8 +86,9 @@ static bool sbm_plug_fills_blocks_in_order(void)
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(vmh_drv_plugged(&H) == 200 * MiB, "expect 200 MiB plugged");
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
-	       st(1) == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
-	       "expect M:full M:partial, got %d %d", st(0), st(1));
+	       st(1) == VIRTIO_MEM_SBM_MB_UNUSED &&
+	       st(2) == VIRTIO_MEM_SBM_MB_MOVABLE_PARTIAL,
+	       "expect M:full U M:partial, got %d %d %d", st(0), st(1), st(2));
 	EXPECT(H.last_outcome == VIRTIO_MEM_OUTCOME_DONE &&
 	       H.vm.status == VIRTIO_MEM_STATUS_OK, "expect done, status ok");
 	return teardown();
@@ -292,8 +294,9 @@ static bool sbm_offline_limit_waits_for_onlining(void)
 	       H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE] == 8,
 	       "expect the offline limit with 8 offline blocks, got outcome %d and %lu",
 	       H.last_outcome, H.vm.sbm.mb_count[VIRTIO_MEM_SBM_MB_OFFLINE]);
-	for (mb = MB0; mb < MB0 + 8; mb++)
-		vmh_user_online(&H, mb, true);
+	for (mb = MB0; mb < MB0 + 16; mb++)
+		if (st(mb - MB0) == VIRTIO_MEM_SBM_MB_OFFLINE)
+			vmh_user_online(&H, mb, true);
 	EXPECT(H.work_pending, "expect onlining to queue the worker");
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(vmh_drv_plugged(&H) == 2 * GiB, "expect 2 GiB after onlining");
@@ -301,11 +304,11 @@ static bool sbm_offline_limit_waits_for_onlining(void)
 }
 
 /*
- * Nobody onlines; 130 MiB plugged: mb 32 full and mb 33 with one subblock,
+ * Nobody onlines; 130 MiB plugged: mb 32 full and mb 34 with one subblock,
  * both added and offline. The device breaks, then the driver goes:
  *   expect both blocks removed from Linux all the same (bug 4 of the
  *   checkers' issue: left added, onlining them after unload would give
- *   mb 33's unplugged memory to the page allocator), and no request sent.
+ *   mb 34's unplugged memory to the page allocator), and no request sent.
  */
 static bool sbm_broken_device_remove_takes_offline_blocks(void)
 {
@@ -318,16 +321,16 @@ static bool sbm_broken_device_remove_takes_offline_blocks(void)
 	vmh_host_resize(&H, 130 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_OFFLINE &&
-	       st(1) == VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL,
-	       "expect two offline blocks, got %d %d", st(0), st(1));
+	       st(2) == VIRTIO_MEM_SBM_MB_OFFLINE_PARTIAL,
+	       "expect two offline blocks, got %d %d", st(0), st(2));
 	H.vm.broken = true;
 	H.expect_broken = true;
 	for (sent = 0, i = 0; i < ARRAY_SIZE(H.dev.nr_req); i++)
 		sent += H.dev.nr_req[i];
 	vmh_remove(&H);
-	EXPECT(!H.mm.mbs[0].added && !H.mm.mbs[1].added,
+	EXPECT(!H.mm.mbs[0].added && !H.mm.mbs[2].added,
 	       "expect both blocks removed, added: %d %d",
-	       H.mm.mbs[0].added, H.mm.mbs[1].added);
+	       H.mm.mbs[0].added, H.mm.mbs[2].added);
 	for (i = 0; i < ARRAY_SIZE(H.dev.nr_req); i++)
 		sent -= H.dev.nr_req[i];
 	EXPECT(!sent, "expect no request to a broken device");
@@ -364,7 +367,8 @@ static bool sbm_unplug_all_at_probe(void)
 /*
  * Shrinking: offline memory goes before online memory, and no subblock
  * still with the page allocator is unplugged (C7, checked by the device
- * model). 4 blocks, one offline; host asks for 3 blocks' worth.
+ * model). 4 blocks (mb 32, 34, 35, 36: mb 33 waits for last), mb 34
+ * offline; host asks for 3 blocks' worth.
  *   expect the offline block gone, the online ones kept.
  */
 static bool sbm_unplug_takes_offline_memory_first(void)
@@ -376,14 +380,16 @@ static bool sbm_unplug_takes_offline_memory_first(void)
 	H.mm.used_pct = 50;
 	vmh_host_resize(&H, 512 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
-	EXPECT(!vmh_user_offline(&H, MB0 + 1), "offline mb 33");
+	EXPECT(!vmh_user_offline(&H, MB0 + 2), "offline mb 34");
 	vmh_host_resize(&H, 384 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
-	EXPECT(st(1) == VIRTIO_MEM_SBM_MB_UNUSED &&
-	       st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
-	       st(2) == VIRTIO_MEM_SBM_MB_MOVABLE &&
-	       st(3) == VIRTIO_MEM_SBM_MB_MOVABLE,
-	       "expect M U M M, got %d %d %d %d", st(0), st(1), st(2), st(3));
+	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_MOVABLE &&
+	       st(1) == VIRTIO_MEM_SBM_MB_UNUSED &&
+	       st(2) == VIRTIO_MEM_SBM_MB_UNUSED &&
+	       st(3) == VIRTIO_MEM_SBM_MB_MOVABLE &&
+	       st(4) == VIRTIO_MEM_SBM_MB_MOVABLE,
+	       "expect M U U M M, got %d %d %d %d %d", st(0), st(1), st(2),
+	       st(3), st(4));
 	return teardown();
 }
 
@@ -556,8 +562,9 @@ static bool sbm_remove_all_gives_everything_back(void)
  * which must be plugged before the add (the model fails the add if not),
  * never reaches the buddy, and goes only with the block.
  *   130 MiB, kernel zone, kernel memory for no memmap at all: expect
- *   K:full, K:#....... (the second block is its memmap only).
- *   -> 128 MiB: expect the second block removed and unplugged.
+ *   K:full, U (mb 33 waits for last), K:#....... (mb 34 is its memmap
+ *   only).
+ *   -> 128 MiB: expect mb 34 removed and unplugged.
  *   -> 64 MiB, block offline first: expect O:#...: 32 subblocks
  *   unplugged from the top, the memmap kept while the block is added.
  *   -> 0: expect nothing added, nothing plugged.
@@ -578,16 +585,16 @@ static bool sbm_memmap_on_memory_stays_with_its_block(void)
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(vmh_drv_plugged(&H) == 130 * MiB, "expect 130 MiB plugged");
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_KERNEL &&
-	       st(1) == VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL &&
-	       virtio_mem_sbm_nr_sb_plugged(&H.vm.sbm, MB0 + 1) == 1,
+	       st(2) == VIRTIO_MEM_SBM_MB_KERNEL_PARTIAL &&
+	       virtio_mem_sbm_nr_sb_plugged(&H.vm.sbm, MB0 + 2) == 1,
 	       "expect K:full and K with only its memmap, got %d %d", st(0),
-	       st(1));
+	       st(2));
 
 	vmh_host_resize(&H, 128 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
-	EXPECT(vmh_drv_plugged(&H) == 128 * MiB && st(1) == VIRTIO_MEM_SBM_MB_UNUSED,
+	EXPECT(vmh_drv_plugged(&H) == 128 * MiB && st(2) == VIRTIO_MEM_SBM_MB_UNUSED,
 	       "expect the memmap-only block gone, got state %d, 0x%llx plugged",
-	       st(1), (unsigned long long)vmh_drv_plugged(&H));
+	       st(2), (unsigned long long)vmh_drv_plugged(&H));
 
 	EXPECT(!vmh_user_offline(&H, MB0), "offline mb 32");
 	vmh_host_resize(&H, 64 * MiB);
@@ -610,7 +617,8 @@ static bool sbm_memmap_on_memory_stays_with_its_block(void)
  * (offlining is the cheap way); unplugging all of it first takes what is
  * free in every block (fake offline, one run per block), so that nothing
  * new lands there while blocks are offlined, then removes the emptied ones.
- *   K:full K:full -> 128 MiB: expect one block gone, nothing fake-offlined.
+ *   K:full U K:full -> 128 MiB: expect one block gone, nothing
+ *   fake-offlined.
  *   -> 0: expect the last block's 64 subblocks fake-offlined, then gone.
  */
 static bool sbm_unplug_all_takes_free_kernel_memory_first(void)
@@ -624,7 +632,7 @@ static bool sbm_unplug_all_takes_free_kernel_memory_first(void)
 	vmh_host_resize(&H, 256 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_KERNEL &&
-	       st(1) == VIRTIO_MEM_SBM_MB_KERNEL, "expect K:full K:full");
+	       st(2) == VIRTIO_MEM_SBM_MB_KERNEL, "expect K:full U K:full");
 
 	vmh_host_resize(&H, 128 * MiB);
 	EXPECT(settle_worker(), "%s", H.failure);
@@ -640,7 +648,8 @@ static bool sbm_unplug_all_takes_free_kernel_memory_first(void)
 	       (unsigned long long)vmh_drv_plugged(&H),
 	       H.mm.nr_fake_offline_sbs);
 	EXPECT(st(0) == VIRTIO_MEM_SBM_MB_UNUSED &&
-	       st(1) == VIRTIO_MEM_SBM_MB_UNUSED, "expect both blocks unused, got %d %d", st(0), st(1));
+	       st(2) == VIRTIO_MEM_SBM_MB_UNUSED,
+	       "expect both blocks unused, got %d %d", st(0), st(2));
 	return teardown();
 }
 
