@@ -57,7 +57,7 @@ def columns():
         ('ours-mm', 'ours, 6.12 + mm/ (%s)' % mm, mm, ko % mm, SIZES),
         ('ours-debian', 'ours, Debian 6.12.95+deb12-amd64',
          '6.12.95+deb12-amd64',
-         ko % '6.12.95+deb12-amd64', SIZES[:-1]),
+         ko % '6.12.95+deb12-amd64', SIZES),
     ]
 
 
@@ -128,7 +128,10 @@ def report(data):
     for key in data['order']:
         col = data['cols'][key]
         runs = sorted(col['runs'], key=lambda r: r['size'])
+        when = col.get('measured', [data.get('date', '?'),
+                                    data.get('git_head', '?')])
         out += ['', '**%s**' % col['label'], '',
+                'Measured %s, driver at %s.' % tuple(when), '',
                 '| size | plug | unplug | memfill 256 MiB | console |',
                 '|---|---|---|---|---|']
         for r in runs:
@@ -157,9 +160,7 @@ def write_md(data, path, png):
              'memory_hotplug.memmap_on_memory=1 and online_movable. Times '
              'until the device and MemTotal agree; compare sizes and '
              'columns, not the seconds with other machines.', '',
-             report(data), '', '![time per GiB](%s)' % os.path.basename(png),
-             '', 'Measured %s at %s.' % (data.get('date', '?'),
-                                         data.get('git_head', '?'))]
+             report(data), '', '![time per GiB](%s)' % os.path.basename(png)]
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
@@ -234,6 +235,7 @@ def main():
                                if x['size'] != r['size']] + [r]
                 data['date'] = datetime.date.today().isoformat()
                 data['git_head'] = bench.git_head()
+                col['measured'] = [data['date'], data['git_head']]
                 with open(args.json, 'w') as f:
                     json.dump(data, f, indent=1, sort_keys=True)
     write_png(data, base + '.png')
