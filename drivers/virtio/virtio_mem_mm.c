@@ -297,19 +297,21 @@ static void virtio_mem_mm_offline_fn(struct kthread_work *work)
 {
 	struct virtio_mem_mm_offline_job *job =
 		container_of(work, struct virtio_mem_mm_offline_job, work);
+	bool run;
 
 	spin_lock(&job->lock);
-	job->running = !job->stopped;
-	if (job->running)
+	run = !job->stopped;
+	job->running = run;
+	if (run)
 		allow_signal(SIGKILL);
 	spin_unlock(&job->lock);
 
-	job->rc = job->running ? offline_and_remove_memory(job->addr,
-							   job->size) : -EINTR;
+	job->rc = run ? offline_and_remove_memory(job->addr, job->size) :
+			-EINTR;
 
 	/* Drops a SIGKILL that came too late, so none is left pending. */
 	spin_lock(&job->lock);
-	if (job->running)
+	if (run)
 		disallow_signal(SIGKILL);
 	job->running = false;
 	spin_unlock(&job->lock);
