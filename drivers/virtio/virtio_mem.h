@@ -18,8 +18,6 @@
 #include <linux/virtio.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-
-struct kthread_worker;
 #include <linux/virtio_mem.h>
 
 #include "virtio_mem_state.h"
@@ -51,7 +49,6 @@ struct kthread_worker;
  * - @removal_lock protects @removing, which stops new work and retries;
  *   remove sets it under @hotplug_mutex too, for the notifier.
  * - @cfg is written by the worker only.
- * - @offliner belongs to the worker, and to remove once the worker stopped.
  */
 struct virtio_mem {
 	struct virtio_device *vdev;
@@ -93,8 +90,6 @@ struct virtio_mem {
 	wait_queue_head_t hotplug_done;
 	/* Remove is offlining our memory itself: let it through. */
 	bool removing_own;
-	/* The thread that offlines for one worker pass, or for remove. */
-	struct kthread_worker *offliner;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -207,7 +202,6 @@ int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
 			    bool memmap);
-void virtio_mem_mm_offliner_stop(struct virtio_mem *vm);
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);
