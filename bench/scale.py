@@ -128,8 +128,7 @@ def report(data):
     for key in data['order']:
         col = data['cols'][key]
         runs = sorted(col['runs'], key=lambda r: r['size'])
-        when = col.get('measured', [data.get('date', '?'),
-                                    data.get('git_head', '?')])
+        when = col.get('measured', ['?', '?'])
         out += ['', '**%s**' % col['label'], '',
                 'Measured %s, driver at %s.' % tuple(when), '',
                 '| size | plug | unplug | memfill 256 MiB | console |',
@@ -233,9 +232,8 @@ def main():
                     ', ' + r['error'] if r.get('error') else ''))
                 col['runs'] = [x for x in col['runs']
                                if x['size'] != r['size']] + [r]
-                data['date'] = datetime.date.today().isoformat()
-                data['git_head'] = bench.git_head()
-                col['measured'] = [data['date'], data['git_head']]
+                col['measured'] = [datetime.date.today().isoformat(),
+                                   bench.git_head()]
                 with open(args.json, 'w') as f:
                     json.dump(data, f, indent=1, sort_keys=True)
     write_png(data, base + '.png')

@@ -340,42 +340,49 @@ static unsigned long virtio_mem_bbm_gap_bb(const struct virtio_mem_bbm *bbm)
 	return bbm->first_bb_id + 1;
 }
 
+/* How many subblocks of unused memory block @mb_id fit, 0 if it is none. */
+static unsigned int virtio_mem_sbm_fit_mb(const struct virtio_mem_sbm *sbm,
+					  const struct virtio_mem_geo *geo,
+					  const struct virtio_mem_plug_facts *facts,
+					  unsigned long mb_id)
+{
+	if (mb_id > sbm->last_mb_id ||
+	    virtio_mem_sbm_get_mb_state(sbm, mb_id) != VIRTIO_MEM_SBM_MB_UNUSED)
+		return 0;
+	return virtio_mem_sbm_clip(geo, facts, mb_id, 0, sbm->sbs_per_mb);
+}
+
 /*
- * The memory block to add next: one used before and since emptied, else
- * a fresh one, the gap block only when no other fits. Returns how many
- * subblocks of it to plug, 0 if none fits.
+ * The memory block to add next: the lowest one used before and since
+ * emptied, else a fresh one, the gap only when neither fits (blocks fit
+ * from the bottom of the usable region up, so trying the lowest of each
+ * kind is enough). Returns how many subblocks of it to plug, 0 if none.
  */
 static unsigned int virtio_mem_sbm_pick_new(const struct virtio_mem_sbm *sbm,
 					    const struct virtio_mem_geo *geo,
 					    const struct virtio_mem_plug_facts *facts,
 					    unsigned long *mb_id)
 {
-	unsigned long gap = virtio_mem_sbm_gap_mb(sbm);
-	unsigned long id = VIRTIO_MEM_SBM_NO_MB;
-	unsigned int count;
+	const unsigned long gap = virtio_mem_sbm_gap_mb(sbm);
+	unsigned long cand[3], id = VIRTIO_MEM_SBM_NO_MB;
+	unsigned int count, i, n = 0;
 
 	while (virtio_mem_sbm_next_mb(sbm, VIRTIO_MEM_SBM_MB_UNUSED, &id)) {
-		if (id == gap)
-			continue;
-		count = virtio_mem_sbm_clip(geo, facts, id, 0, sbm->sbs_per_mb);
+		if (id != gap) {
+			cand[n++] = id;
+			break;
+		}
+	}
+	cand[n++] = sbm->next_mb_id == gap ? gap + 1 : sbm->next_mb_id;
+	cand[n++] = gap;
+	for (i = 0; i < n; i++) {
+		count = virtio_mem_sbm_fit_mb(sbm, geo, facts, cand[i]);
 		if (count) {
-			*mb_id = id;
+			*mb_id = cand[i];
 			return count;
 		}
 	}
-	id = sbm->next_mb_id == gap ? gap + 1 : sbm->next_mb_id;
-	if (id <= sbm->last_mb_id) {
-		count = virtio_mem_sbm_clip(geo, facts, id, 0, sbm->sbs_per_mb);
-		if (count) {
-			*mb_id = id;
-			return count;
-		}
-	}
-	if (gap == VIRTIO_MEM_SBM_NO_MB ||
-	    virtio_mem_sbm_get_mb_state(sbm, gap) != VIRTIO_MEM_SBM_MB_UNUSED)
-		return 0;
-	*mb_id = gap;
-	return virtio_mem_sbm_clip(geo, facts, gap, 0, sbm->sbs_per_mb);
+	return 0;
 }
 
 /**
@@ -549,6 +556,35 @@ bool virtio_mem_may_take(u64 available, u64 size, u64 floor)
 	return available >= size && available - size >= floor;
 }
 
+/* Whether big block @bb_id is unused and inside the usable region. */
+static bool virtio_mem_bbm_fits(const struct virtio_mem_bbm *bbm,
+				const struct virtio_mem_geo *geo,
+				const struct virtio_mem_plug_facts *facts,
+				unsigned long bb_id)
+{
+	return bb_id <= bbm->last_bb_id &&
+	       virtio_mem_bb_addr(geo, bb_id) + geo->bb_size <=
+	       facts->usable_end &&
+	       virtio_mem_bbm_get_bb_state(bbm, bb_id) ==
+	       VIRTIO_MEM_BBM_BB_UNUSED;
+}
+
+/* The lowest big block that fits but the gap, else the gap, else none. */
+static unsigned long virtio_mem_bbm_pick_new(const struct virtio_mem_bbm *bbm,
+					     const struct virtio_mem_geo *geo,
+					     const struct virtio_mem_plug_facts *facts)
+{
+	const unsigned long gap = virtio_mem_bbm_gap_bb(bbm);
+	unsigned long id;
+
+	for (id = bbm->first_bb_id; id <= bbm->last_bb_id; id++)
+		if (id != gap && virtio_mem_bbm_fits(bbm, geo, facts, id))
+			return id;
+	if (virtio_mem_bbm_fits(bbm, geo, facts, gap))
+		return gap;
+	return VIRTIO_MEM_BBM_NO_BB;
+}
+
 /**
  * virtio_mem_bbm_plan_plug() - choose the next big block to plug and add
  * @bbm: big block state
@@ -569,26 +605,12 @@ virtio_mem_bbm_plan_plug(const struct virtio_mem_bbm *bbm,
 			 unsigned long *bb_id)
 {
 	const unsigned long mbs = div64_u64(geo->bb_size, geo->mb_size);
-	unsigned long gap = virtio_mem_bbm_gap_bb(bbm);
 	unsigned long id;
 
 	if (!facts->nr_bbs)
 		return VIRTIO_MEM_PLAN_DONE;
-	for (id = bbm->first_bb_id; id <= bbm->last_bb_id; id++) {
-		if (virtio_mem_bb_addr(geo, id) + geo->bb_size >
-		    facts->usable_end) {
-			id = bbm->last_bb_id + 1;
-			break;
-		}
-		if (id != gap && virtio_mem_bbm_get_bb_state(bbm, id) ==
-				 VIRTIO_MEM_BBM_BB_UNUSED)
-			break;
-	}
-	if (id > bbm->last_bb_id && gap != VIRTIO_MEM_BBM_NO_BB &&
-	    virtio_mem_bb_addr(geo, gap) + geo->bb_size <= facts->usable_end &&
-	    virtio_mem_bbm_get_bb_state(bbm, gap) == VIRTIO_MEM_BBM_BB_UNUSED)
-		id = gap;
-	if (id > bbm->last_bb_id)
+	id = virtio_mem_bbm_pick_new(bbm, geo, facts);
+	if (id == VIRTIO_MEM_BBM_NO_BB)
 		return VIRTIO_MEM_PLAN_NO_SPACE;
 	if (facts->offline_bytes + geo->bb_size > facts->offline_limit)
 		return VIRTIO_MEM_PLAN_OFFLINE_LIMIT;

@@ -83,13 +83,13 @@ virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 			    const struct virtio_mem_sbm_step *step)
 {
 	enum virtio_mem_outcome outcome, undo;
-	unsigned long mb_id = step->mb_id;
+	unsigned long mb_id = step->mb_id, taken;
 	int rc;
 
 	/* Never-used blocks skipped on the way (the gap) stay UNUSED. */
 	mutex_lock(&vm->hotplug_mutex);
-	while (vm->sbm.next_mb_id <= step->mb_id) {
-		rc = virtio_mem_sbm_new_mb(&vm->sbm, &mb_id);
+	while (vm->sbm.next_mb_id <= mb_id) {
+		rc = virtio_mem_sbm_new_mb(&vm->sbm, &taken);
 		if (rc) {
 			mutex_unlock(&vm->hotplug_mutex);
 			/* -ENOSPC: every usable memory block is in use. */
@@ -98,7 +98,6 @@ virtio_mem_sbm_plug_and_add(struct virtio_mem *vm,
 		}
 	}
 	mutex_unlock(&vm->hotplug_mutex);
-	mb_id = step->mb_id;
 
 	outcome = virtio_mem_sbm_send_plug(vm, mb_id, step->sb_id, step->count);
 	if (outcome)
