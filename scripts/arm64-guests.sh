@@ -42,6 +42,8 @@ unpack() {
 	tmp=$(mktemp -d "$DIR/dl.XXXXXX")
 	(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "$1")
 	rm -rf "$2"
+	# dpkg-deb -x makes the last directory only.
+	mkdir -p "${2%/*}"
 	dpkg-deb -x "$tmp"/*.deb "$2"
 	rm -rf "$tmp"
 	touch "$2/.unpacked"
