@@ -907,8 +907,9 @@ class VM:
         for d in self.devices:
             maxmem += d.size + (0 if d.memaddr is not None else GiB)
         arch = self.kernel.arch
+        # sysrq_always_enabled: post_mortem() asks by the keyboard.
         append = ('console=%s,115200 panic=-1 mitigations=off '
-                  'no_timer_check %s' % (arch.console, self.cmdline)).strip()
+                  'no_timer_check sysrq_always_enabled %s' % (arch.console, self.cmdline)).strip()
         cmd = [arch.qemu] + arch.machine + [
             '-accel', 'tcg', '-smp', self.smp_arg(),
             '-m', '%dM,%smaxmem=%dM' % (self.boot_mem // MiB,
@@ -1097,11 +1098,13 @@ class VM:
         try:
             rc, out = self.shell.run(cmd, timeout * self.slow,
                                      alive=self.alive)
-        except VMError:
+        except VMError as e:
             # The channel closing usually means QEMU is going away (a
             # panic with -no-reboot): report that, with the console path.
             self.gone()
-            raise
+            if 'timed out' not in str(e):
+                raise
+            raise VMError('%s\n%s' % (e, self.post_mortem())) from None
         if self.verbose and out.strip():
             lines = out.rstrip('\n').splitlines()
             for l in lines[:25]:
@@ -1112,6 +1115,80 @@ class VM:
             if rc:
                 print('  | (rc %d)' % rc, file=sys.stderr)
         return rc, out
+
+    # Regions of "info registers -a": a vCPU's header, its program
+    # counter (x86-64, arm64) and whether it waits in HLT (x86-64).
+    CPU_RE = re.compile(r'^CPU#(\d+)', re.M)
+    PC_RE = re.compile(r'\b(?:RIP|PC)=([0-9a-f]+)')
+    HLT_RE = re.compile(r'\bHLT=(\d)')
+
+    def vcpu_states(self):
+        """[(cpu, pc, halted)] from QEMU's register dump; halted is None
+        where the architecture does not say."""
+        out = self.qmp.execute('human-monitor-command',
+                               **{'command-line': 'info registers -a'})
+        heads = list(self.CPU_RE.finditer(out))
+        states = []
+        for i, h in enumerate(heads):
+            end = heads[i + 1].start() if i + 1 < len(heads) else len(out)
+            part = out[h.start():end]
+            pc = self.PC_RE.search(part)
+            hlt = self.HLT_RE.search(part)
+            states.append((int(h.group(1)), pc.group(1) if pc else '?',
+                           hlt.group(1) == '1' if hlt else None))
+        return states
+
+    def post_mortem(self, samples=5):
+        """For a guest that stopped taking commands: one line saying
+        whether its kernel still runs. Where the vCPUs are (sampled from
+        QEMU, which needs nothing from the guest), then SysRq w and l by
+        the emulated keyboard (blocked tasks, a backtrace of every CPU):
+        a kernel that answers prints them to the console, one that is
+        stuck with interrupts off on every CPU does not. The samples go
+        to <name>.postmortem next to the console log."""
+        try:
+            seen = []
+            for i in range(samples):
+                if i:
+                    time.sleep(1)
+                seen.append(self.vcpu_states())
+            before = len(self.console().splitlines())
+            # arm64's virt machine has no keyboard.
+            keys = ('w', 'l') if self.kernel.arch.name == 'x86_64' else ()
+            for key in keys:
+                self.qmp.execute('send-key', keys=[
+                    {'type': 'qcode', 'data': k}
+                    for k in ('alt', 'sysrq', key)])
+                time.sleep(1)
+            grown = 0
+            for _ in range(10 * self.slow):
+                time.sleep(1)
+                n = len(self.console().splitlines()) - before
+                if n and n == grown:
+                    break
+                grown = n
+        except (VMError, OSError, ValueError) as e:
+            return 'post-mortem: QEMU did not answer (%s)' % e
+        path = os.path.join(self.logdir, self.name + '.postmortem')
+        with open(path, 'w') as f:
+            for i, states in enumerate(seen):
+                f.write('sample %d: %s\n' % (i, ' '.join(
+                    'cpu%d pc=%s%s' % (c, pc, {True: ' HLT', False: '',
+                                               None: ''}[h])
+                    for c, pc, h in states)))
+        cpus = {}
+        for states in seen:
+            for c, pc, h in states:
+                cpus.setdefault(c, []).append((pc, h))
+        where = '; '.join(
+            'cpu%d %s' % (c, 'halted in %d of %d samples' %
+                          (sum(1 for _, h in v if h), len(v))
+                          if any(h is not None for _, h in v) else
+                          '%d distinct pcs' % len({pc for pc, _ in v}))
+            for c, v in sorted(cpus.items()))
+        return ('post-mortem: %s; SysRq w+l: %s (samples in %s)'
+                % (where, '%d console lines, the kernel runs' % grown
+                   if grown else 'no answer on the console', path))
 
     def load_crash_kernel(self, append=''):
         """kexec -p the kernel and initramfs in /kexec/ (VM(kexec=True)).
