@@ -258,10 +258,11 @@ class Machines(unittest.TestCase):
 
     def test_x86_64(self):
         k, cmd = self.qemu_cmd('CONFIG_X86_64=y')
-        self.assertEqual(k.arch.channel, 'ttyS1')
+        self.assertEqual(k.arch.channel, 'vport*p1')
         self.assertIn('-machine q35', cmd)
         self.assertIn('console=ttyS0,', cmd)
-        self.assertIn('-serial chardev:sh', cmd)
+        self.assertIn('virtserialport,bus=vmrig-ser.0,nr=1,chardev=sh', cmd)
+        self.assertNotIn('-serial chardev:sh', cmd)
 
     def test_arm64(self):
         k, cmd = self.qemu_cmd('CONFIG_ARM64=y')

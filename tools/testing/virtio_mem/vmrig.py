@@ -11,8 +11,8 @@ Python 3 standard library only. The pieces:
              (6.12), the module under test, the in-guest selftests, and an
              /init that loads the modules and serves the command channel.
   QMP        line-oriented JSON client on a unix socket.
-  Shell      the guest command channel: a serial port (ttyS1) on x86-64, a
-             virtio-serial port on arm64; a unix socket on the host.
+  Shell      the guest command channel: a virtio-serial port; a unix
+             socket on the host.
              The host sends "<id> <base64 of a shell script>\\n"; the guest
              runs it with sh (stdin /dev/null, stdout+stderr to the port) and
              then writes "\\n@@VMRIG-END <id> <rc>@@\\n".
@@ -74,14 +74,25 @@ class Arch:
         self.modules = list(modules)
 
 
+def virtio_serial_channel(chardev):
+    """QEMU arguments for the command channel: a virtio-serial port
+    (/dev/vport<N>p1 in the guest). It used to be a 16550 (ttyS1) on
+    x86-64, and one on PCI was tried on arm64: about one guest in twenty
+    (arm64) or in thirty (x86-64, unplug_random_walk) stopped answering
+    for good, its kernel running and idle with no task blocked (SysRq w
+    and l, see post_mortem()), the receipt or the end of a command never
+    reaching the host."""
+    return ['-device', 'virtio-serial-pci,id=vmrig-ser',
+            '-device', 'virtserialport,bus=vmrig-ser.0,nr=1,chardev='
+            + chardev]
+
+
 ARCHES = {
     'x86_64': Arch(
         'x86_64', QEMU, ['-machine', 'q35', '-cpu', 'qemu64'],
-        'ttyS0', 'ttyS1', BUSYBOX, 'cc',
-        lambda chardev: ['-serial', 'chardev:' + chardev]),
-    # virt has one UART (the console); the channel is a virtio-serial
-    # port (/dev/vport<N>p1). A 16550 on PCI worked too, but once in
-    # about twenty scenarios its output stopped for good mid-command.
+        'ttyS0', 'vport*p1', BUSYBOX, 'cc', virtio_serial_channel,
+        modules=['virtio_console']),
+    # virt has one UART, the console.
     # pauth-impdef: the architected pointer authentication algorithm
     # costs TCG a lot and tells a guest nothing here.
     'arm64': Arch(
@@ -89,10 +100,7 @@ ARCHES = {
         ['-machine', 'virt', '-cpu', 'max,pauth-impdef=on'],
         'ttyAMA0', 'vport*p1',
         os.path.join(ARM64_CACHE, 'busybox', 'bin', 'busybox'),
-        'aarch64-linux-gnu-gcc',
-        lambda chardev: ['-device', 'virtio-serial-pci,id=vmrig-ser',
-                         '-device', 'virtserialport,bus=vmrig-ser.0,nr=1,'
-                         'chardev=' + chardev],
+        'aarch64-linux-gnu-gcc', virtio_serial_channel,
         modules=['virtio_console']),
 }
 # Device memory lives in files here (tmpfs), so the host can check it.
@@ -757,11 +765,15 @@ class Shell:
             except TimeoutError:
                 if time.monotonic() < deadline:
                     continue
-                raise VMError('guest command timed out after %ss (%s): %s'
+                # What came back unread shows a receipt or an end that
+                # lost bytes on the way.
+                raise VMError('guest command timed out after %ss (%s): %s\n'
+                              'unread from the guest: %r'
                               % (timeout, 'running in the guest' if got else
                                  'the guest never took it; %d resends, %d '
                                  'nudges' % (resends, nudges),
-                                 cmd.splitlines()[0][:200]))
+                                 cmd.splitlines()[0][:200],
+                                 self.buf[-300:]))
 
     def close(self):
         try:
