@@ -23,6 +23,8 @@
 #include "virtio_mem_state.h"
 #include "virtio_mem_policy.h"
 
+struct kthread_worker;
+
 /* No memory block: see struct virtio_mem's @hotplug_mb. */
 #define VIRTIO_MEM_MM_NO_MB		ULONG_MAX
 
@@ -49,6 +51,7 @@
  * - @removal_lock protects @removing, which stops new work and retries;
  *   remove sets it under @hotplug_mutex too, for the notifier.
  * - @cfg is written by the worker only.
+ * - @offliner belongs to the worker, and to remove once the worker stopped.
  */
 struct virtio_mem {
 	struct virtio_device *vdev;
@@ -90,6 +93,8 @@ struct virtio_mem {
 	wait_queue_head_t hotplug_done;
 	/* Remove is offlining our memory itself: let it through. */
 	bool removing_own;
+	/* The thread that offlines for one worker pass, or for remove. */
+	struct kthread_worker *offliner;
 
 	struct work_struct wq;
 	atomic_t config_changed;
@@ -202,6 +207,7 @@ int virtio_mem_mm_offline_and_remove_mb(struct virtio_mem *vm,
 					unsigned long mb_id);
 int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
 			    bool memmap);
+void virtio_mem_mm_offliner_stop(struct virtio_mem *vm);
 int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 					   u64 size);
 int virtio_mem_mm_fake_offline(unsigned long pfn, unsigned long nr_pages);

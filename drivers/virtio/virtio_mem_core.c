@@ -364,6 +364,7 @@ again:
 		vm->broken = true;
 		break;
 	}
+	virtio_mem_mm_offliner_stop(vm);
 	virtio_mem_set_status(vm, status);
 	/* Read the config again so that sysfs shows it as after the pass. */
 	if (!vm->broken)
@@ -841,6 +842,7 @@ static void virtio_mem_remove(struct virtio_device *vdev)
 		virtio_mem_bbm_remove_all(vm);
 	else
 		virtio_mem_sbm_remove_all(vm);
+	virtio_mem_mm_offliner_stop(vm);
 	virtio_mem_mm_remove_own(vm, false);
 	virtio_mem_mm_unregister(vm);
 

@@ -276,23 +276,75 @@ int virtio_mem_mm_add_range(struct virtio_mem *vm, u64 addr, u64 size,
 #define VIRTIO_MEM_MM_OFFLINE_MAX_MS	60000
 #define VIRTIO_MEM_MM_OFFLINE_KILL_WARN_S	30
 
-struct virtio_mem_mm_offliner {
+/*
+ * One offline, run by vm->offliner. @lock orders the thread's start and
+ * end of offlining against the waiter's SIGKILL: the thread takes the
+ * signal only while @running, and a job stopped before it ran never runs.
+ */
+struct virtio_mem_mm_offline_job {
+	struct kthread_work work;
+	/* Protects @running and @stopped, and signals to the thread. */
+	spinlock_t lock;
+	bool running;
+	bool stopped;
 	u64 addr;
 	u64 size;
 	int rc;
 	struct completion done;
 };
 
-static int virtio_mem_mm_offliner_fn(void *arg)
+static void virtio_mem_mm_offline_fn(struct kthread_work *work)
 {
-	struct virtio_mem_mm_offliner *o = arg;
+	struct virtio_mem_mm_offline_job *job =
+		container_of(work, struct virtio_mem_mm_offline_job, work);
+	bool run;
 
-	allow_signal(SIGKILL);
-	o->rc = offline_and_remove_memory(o->addr, o->size);
-	flush_signals(current);
+	spin_lock(&job->lock);
+	run = !job->stopped;
+	job->running = run;
+	if (run)
+		allow_signal(SIGKILL);
+	spin_unlock(&job->lock);
+
+	job->rc = run ? offline_and_remove_memory(job->addr, job->size) :
+			-EINTR;
+
+	/* Drops a SIGKILL that came too late, so none is left pending. */
+	spin_lock(&job->lock);
+	if (run)
+		disallow_signal(SIGKILL);
+	job->running = false;
+	spin_unlock(&job->lock);
 	/* complete_all(), because the waiter checks it more than once. */
-	complete_all(&o->done);
-	return 0;
+	complete_all(&job->done);
+}
+
+static void virtio_mem_mm_offline_stop(struct virtio_mem *vm,
+				       struct virtio_mem_mm_offline_job *job)
+{
+	spin_lock(&job->lock);
+	job->stopped = true;
+	if (job->running)
+		send_sig(SIGKILL, vm->offliner->task, 1);
+	spin_unlock(&job->lock);
+}
+
+/**
+ * virtio_mem_mm_offliner_stop() - end the thread that offlines for us
+ * @vm: the device
+ *
+ * The worker starts it at its first offline and keeps it for the rest of
+ * its pass: starting a thread per block cost about as much as offlining
+ * a free block. Called at the end of each pass and by remove.
+ *
+ * Context: the worker or remove, which never run at the same time.
+ */
+void virtio_mem_mm_offliner_stop(struct virtio_mem *vm)
+{
+	if (!vm->offliner)
+		return;
+	kthread_destroy_worker(vm->offliner);
+	vm->offliner = NULL;
 }
 
 /**
@@ -318,11 +370,10 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 						    VIRTIO_MEM_MM_OFFLINE_MAX_MS,
 						    nr_mbs *
 						    VIRTIO_MEM_MM_OFFLINE_MB_MS));
-	struct virtio_mem_mm_offliner o = {
+	struct virtio_mem_mm_offline_job job = {
 		.addr = addr,
 		.size = size,
 	};
-	struct task_struct *t;
 	unsigned int waited;
 	bool pinned;
 
@@ -341,39 +392,44 @@ int virtio_mem_mm_offline_and_remove_range(struct virtio_mem *vm, u64 addr,
 			addr, addr + size - 1);
 		return -EBUSY;
 	}
-	init_completion(&o.done);
-	t = kthread_create(virtio_mem_mm_offliner_fn, &o, "virtio_mem_offline");
-	if (IS_ERR(t))
-		return PTR_ERR(t);
-	get_task_struct(t);
-	wake_up_process(t);
+	if (!vm->offliner) {
+		struct kthread_worker *w;
+
+		w = kthread_create_worker(0, "virtio_mem_offline");
+		if (IS_ERR(w))
+			return PTR_ERR(w);
+		vm->offliner = w;
+	}
+	kthread_init_work(&job.work, virtio_mem_mm_offline_fn);
+	spin_lock_init(&job.lock);
+	init_completion(&job.done);
+	kthread_queue_work(vm->offliner, &job.work);
 
 	/* A config change ends the wait early: the host may want memory now. */
-	while (left && !wait_for_completion_timeout(&o.done, HZ / 10)) {
+	while (left && !wait_for_completion_timeout(&job.done, HZ / 10)) {
 		left = left > HZ / 10 ? left - HZ / 10 : 0;
 		/* Only remove writes it, before it offlines anything itself. */
 		if (!READ_ONCE(vm->removing) &&
 		    atomic_read(&vm->config_changed))
 			left = 0;
 	}
-	if (!left && !completion_done(&o.done)) {
+	if (!left && !completion_done(&job.done)) {
 		if (!atomic_read(&vm->config_changed))
 			atomic64_inc(&vm->stats.offline_timeouts);
-		send_sig(SIGKILL, t, 1);
+		virtio_mem_mm_offline_stop(vm, &job);
 	}
 	/* Bounded: offlining checks for signals after each migration pass. */
-	for (waited = 1; !wait_for_completion_timeout(&o.done, HZ); waited++) {
+	for (waited = 1; !wait_for_completion_timeout(&job.done, HZ); waited++) {
 		if (waited == VIRTIO_MEM_MM_OFFLINE_KILL_WARN_S)
 			dev_warn(&vm->vdev->dev,
 				 "offlining 0x%llx-0x%llx still migrating %u s after it was stopped\n",
 				 addr, addr + size - 1, waited);
 	}
-	put_task_struct(t);
-	if (o.rc == -EINTR)
+	if (job.rc == -EINTR)
 		dev_dbg(&vm->vdev->dev,
 			"offlining 0x%llx-0x%llx took too long; stopped it\n",
 			addr, addr + size - 1);
-	return o.rc;
+	return job.rc;
 }
 
 /**
