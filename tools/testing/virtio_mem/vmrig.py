@@ -182,6 +182,10 @@ class VMError(Exception):
     pass
 
 
+class CommandTimeout(VMError):
+    """A guest command got no receipt or no end in time."""
+
+
 def parse_size(s):
     """'16G' / '130M' / '2m' / '4096' -> bytes."""
     if isinstance(s, int):
@@ -767,13 +771,14 @@ class Shell:
                     continue
                 # What came back unread shows a receipt or an end that
                 # lost bytes on the way.
-                raise VMError('guest command timed out after %ss (%s): %s\n'
-                              'unread from the guest: %r'
-                              % (timeout, 'running in the guest' if got else
-                                 'the guest never took it; %d resends, %d '
-                                 'nudges' % (resends, nudges),
-                                 cmd.splitlines()[0][:200],
-                                 self.buf[-300:]))
+                how = ('running in the guest' if got else
+                       'the guest never took it; %d resends, %d nudges'
+                       % (resends, nudges))
+                raise CommandTimeout(
+                    'guest command timed out after %ss (%s): %s\n'
+                    'unread from the guest: %r'
+                    % (timeout, how, cmd.splitlines()[0][:200],
+                       self.buf[-300:]))
 
     def close(self):
         try:
@@ -921,7 +926,8 @@ class VM:
         arch = self.kernel.arch
         # sysrq_always_enabled: post_mortem() asks by the keyboard.
         append = ('console=%s,115200 panic=-1 mitigations=off '
-                  'no_timer_check sysrq_always_enabled %s' % (arch.console, self.cmdline)).strip()
+                  'no_timer_check sysrq_always_enabled %s'
+                  % (arch.console, self.cmdline)).strip()
         cmd = [arch.qemu] + arch.machine + [
             '-accel', 'tcg', '-smp', self.smp_arg(),
             '-m', '%dM,%smaxmem=%dM' % (self.boot_mem // MiB,
@@ -1110,13 +1116,15 @@ class VM:
         try:
             rc, out = self.shell.run(cmd, timeout * self.slow,
                                      alive=self.alive)
-        except VMError as e:
+        except CommandTimeout as e:
+            self.gone()
+            raise CommandTimeout('%s\n%s' % (e, self.post_mortem())) \
+                from None
+        except VMError:
             # The channel closing usually means QEMU is going away (a
             # panic with -no-reboot): report that, with the console path.
             self.gone()
-            if 'timed out' not in str(e):
-                raise
-            raise VMError('%s\n%s' % (e, self.post_mortem())) from None
+            raise
         if self.verbose and out.strip():
             lines = out.rstrip('\n').splitlines()
             for l in lines[:25]:
@@ -1198,9 +1206,11 @@ class VM:
                           if any(h is not None for _, h in v) else
                           '%d distinct pcs' % len({pc for pc, _ in v}))
             for c, v in sorted(cpus.items()))
+        answer = ('not sent (no keyboard)' if not keys else
+                  '%d console lines, the kernel runs' % grown if grown else
+                  'no answer on the console')
         return ('post-mortem: %s; SysRq w+l: %s (samples in %s)'
-                % (where, '%d console lines, the kernel runs' % grown
-                   if grown else 'no answer on the console', path))
+                % (where, answer, path))
 
     def load_crash_kernel(self, append=''):
         """kexec -p the kernel and initramfs in /kexec/ (VM(kexec=True)).
