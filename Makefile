@@ -103,7 +103,7 @@ vmtest:
 	done
 
 # Each phase says how long it and those before it took (scripts/phase.sh).
-# The debug kernel (14-19 minutes the first time) is built in the
+# The debug kernel (13 minutes the first time, alone) is built in the
 # background from the start, on the CPU the guests leave idle. The
 # debug-kernel phase waits for it (a lock in scripts/debug-kernel.sh), or
 # builds it again if it failed ($(BUILD)/debug-kernel-early.log).
