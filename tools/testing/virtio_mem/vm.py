@@ -24,6 +24,10 @@ from vmrig import MemDev, VM, fmt_size, parse_size  # noqa: E402
 
 HELP = '''commands:
   size [DEV] SIZE     set requested-size (e.g. "size 4G", "size vm1 130M")
+  prof [DEV] SIZE [N] like size, while sampling where the vCPUs are (QEMU's
+                      register dump, 20 a second): the N (25) functions
+                      busy samples fall in most (boot with nokaslr, or
+                      the guest's /proc/kallsyms must show addresses)
   info                requested / plugged per device, guest MemTotal
   blocks [DEV]        memory blocks of the device region(s): state, zone
   sh CMD              run CMD in the guest (busybox sh); "!CMD" works too
@@ -58,6 +62,21 @@ def blocks(vm, dev=None):
                 i, b['start'], b['state'], ' '.join(b['zones']), b['node']))
 
 
+def prof(vm, first_dev, words):
+    dev = words.pop(0) if words and not words[0][0].isdigit() else first_dev
+    size = parse_size(words[0])
+    top = int(words[1]) if len(words) > 1 else 25
+    vm.kernel_symbols()
+    vm.set_requested(dev, size)
+    secs, n, hot = vm.profile(lambda: vm.plugged(dev) == size, 600)
+    busy = sum(hot.values())
+    print('%s: plugged %s after %.1f s; %d samples, %d busy (%.0f%%)' % (
+        dev, fmt_size(vm.plugged(dev)) or '0', secs, n, busy,
+        100.0 * busy / max(n, 1)))
+    for name, k in hot.most_common(top):
+        print('  %5.1f%%  %s' % (100.0 * k / busy, name))
+
+
 def prompt(vm, first_dev):
     while True:
         try:
@@ -89,6 +108,8 @@ def prompt(vm, first_dev):
                 except TimeoutError:
                     print('%s: plugged %s after 30 s (requested %s)' % (
                         dev, fmt_size(vm.plugged(dev)) or '0', size))
+            elif cmd == 'prof':
+                prof(vm, first_dev, rest.split())
             elif cmd == 'info':
                 info(vm)
             elif cmd == 'blocks':

@@ -29,6 +29,8 @@ example "memfill 512 >/tmp/mf.log 2>&1 &"), or it mixes into the channel.
 """
 
 import base64
+import bisect
+import collections
 import glob
 import hashlib
 import json
@@ -908,6 +910,7 @@ class VM:
         self.oracle_seen = []
         self.log_path = os.path.join(self.logdir, name + '.log')
         self.boot_time = None
+        self._symbols = None
 
     # -- lifecycle
 
@@ -1157,6 +1160,60 @@ class VM:
             states.append((int(h.group(1)), pc.group(1) if pc else '?',
                            hlt.group(1) == '1' if hlt else None))
         return states
+
+    def kernel_symbols(self):
+        """[(address, name)] of the running guest kernel's text, sorted:
+        its System.map moved by KASLR's offset (the guest's _stext against
+        the map's), plus the loaded modules' text from /proc/kallsyms."""
+        if self._symbols is not None:
+            return self._symbols
+        k = self.kernel
+        tree = {'vmdebug': 'debug', 'vmbuiltin': 'builtin'}.get(
+            k.kver.rpartition('-')[2])
+        path = os.path.join(VMCACHE, tree, 'linux', 'System.map') if tree \
+            else os.path.join(k.root, 'boot', 'System.map-' + k.kver)
+        syms, stext = [], 0
+        with open(path) as f:
+            for line in f:
+                a, t, n = line.split()[:3]
+                if n == '_stext':
+                    stext = int(a, 16)
+                if t in 'tT':
+                    syms.append([int(a, 16), n])
+        out = self.check("grep -e ' _stext$' -e '^[0-9a-f]* [tT] .*\\[' "
+                         "/proc/kallsyms")
+        mods = []
+        for p in (line.split() for line in out.splitlines()):
+            if len(p) == 3 and p[2] == '_stext':
+                for sym in syms:
+                    sym[0] += int(p[0], 16) - stext
+            elif len(p) == 4:
+                mods.append([int(p[0], 16), '%s %s' % (p[2], p[3])])
+        self._symbols = sorted(syms + mods)
+        return self._symbols
+
+    def profile(self, until, timeout, hz=20):
+        """Sample where the vCPUs are until until() is true or @timeout
+        seconds pass: a sampling profiler of the guest kernel that needs
+        nothing from it (QEMU's register dump, as in post_mortem()).
+
+        Returns (seconds, samples, Counter of busy samples by function;
+        a vCPU waiting in HLT counts as a sample, not as busy)."""
+        syms = self.kernel_symbols()
+        addrs = [a for a, _ in syms]
+        hot = collections.Counter()
+        n = 0
+        t0 = time.monotonic()
+        while not until() and time.monotonic() - t0 < timeout:
+            for _, pc, halted in self.vcpu_states():
+                n += 1
+                if halted:
+                    continue
+                i = bisect.bisect_right(addrs, int(pc, 16)) - 1 \
+                    if pc != '?' else -1
+                hot[syms[i][1] if i >= 0 else '?'] += 1
+            time.sleep(1.0 / hz)
+        return time.monotonic() - t0, n, hot
 
     def post_mortem(self, samples=5):
         """For a guest that stopped taking commands: one line saying
