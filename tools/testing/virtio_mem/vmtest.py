@@ -1240,6 +1240,68 @@ def unbind_while_toggling(ctx):
               vm.oracle_seen)
 
 
+NOKICK = '/sys/module/virtio_mem_test_nokick/parameters'
+
+
+@scenario
+def request_unanswered(ctx):
+    """The device stops answering: a test module swallows the kicks of
+    virtio-mem queues, so a request is never seen. The driver says so after
+    10 s and waits on; breaking the device (as a surprise removal does)
+    ends the wait, status broken. A second device is unbound with its
+    request unanswered: remove stops waiting within its bound. Nothing
+    hangs, nothing is plugged behind the guest's back."""
+    ctx.need_x86('the kick is swallowed by an x86-64 kprobe')
+    ctx.need_module('the test module is built beside the driver')
+    vm = ctx.vm(devices=[MemDev('vm0', '1G'), MemDev('vm1', '1G')],
+                cmdline='memhp_default_state=online_movable')
+    names = {d: vname(vm, d) for d in ('vm0', 'vm1')}
+    vm.check('insmod /lib/vmrig/test/virtio_mem_test_nokick.ko')
+
+    def swallowed():
+        return int(vm.check('cat %s/swallowed' % NOKICK))
+
+    def within(pred, timeout, what):
+        try:
+            vm.wait(pred, timeout, what)
+            ctx.check(True, what)
+        except TimeoutError as e:
+            ctx.check(False, what, str(e))
+
+    vm.set_requested('vm0', 128 * MiB)
+    vm.wait(lambda: swallowed() == 1, 30, 'the plug request of vm0 sent')
+    within(lambda: vm.run('dmesg | grep -q "%s: no answer to a plug '
+                          'request for 10 s"' % names['vm0'])[0] == 0, 60,
+           'the log says vm0 does not answer')
+    ctx.check(vm.plugged('vm0') == 0 and status(vm, 'vm0') == 'working',
+              'vm0 unanswered: nothing plugged, still waiting (%s, %s)'
+              % (fmt_size(vm.plugged('vm0')) or '0', status(vm, 'vm0')))
+    vm.check('echo 1 >%s/break_device' % NOKICK)
+    within(lambda: status(vm, 'vm0') == 'broken', 30,
+           'breaking the device ends the wait: status broken')
+    rc, out = vm.run('dmesg | grep "%s: the device broke with a plug '
+                     'request outstanding"' % names['vm0'])
+    ctx.check(rc == 0, 'the log says why', out)
+
+    vm.set_requested('vm1', 128 * MiB)
+    vm.wait(lambda: swallowed() == 2, 30, 'the plug request of vm1 sent')
+    time.sleep(2)
+    ctx.check(vm.plugged('vm1') == 0, 'vm1 unanswered: nothing plugged '
+              '(%s)' % (fmt_size(vm.plugged('vm1')) or '0'))
+    rc, out = vm.run('echo %s >/sys/bus/virtio/drivers/virtio_mem/unbind'
+                     % names['vm1'], timeout=120)
+    ctx.check(rc == 0, 'unbind with a request unanswered ends', out)
+    rc, out = vm.run('dmesg | grep "%s: removing: no longer waiting"'
+                     % names['vm1'])
+    ctx.check(rc == 0, 'remove said it stopped waiting', out)
+    rc, out = vm.run('echo %s >/sys/bus/virtio/drivers/virtio_mem/unbind'
+                     % names['vm0'], timeout=120)
+    ctx.check(rc == 0, 'unbind of the broken device', out)
+    ctx.check(vm.plugged('vm0') == 0 and vm.plugged('vm1') == 0,
+              'nothing plugged on either device')
+    ctx.check(not vm.oracle(), 'no unplugged memory touched', vm.oracle_seen)
+
+
 def check_no_offline_timeouts(ctx, vm, dev_id):
     """The driver saw the pinned pages and never started an offline that
     could only run out of time (and hold the hotplug locks that long)."""
