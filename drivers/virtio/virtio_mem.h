@@ -31,6 +31,8 @@ struct kthread_worker;
 /* Request types and response codes, for the counters. */
 #define VIRTIO_MEM_NR_REQ_TYPES		4
 #define VIRTIO_MEM_NR_RESP_TYPES	4
+/* A request unanswered this long is logged, and remove gives up on it. */
+#define VIRTIO_MEM_REQ_SLOW_SECS	10
 
 /**
  * struct virtio_mem - one virtio-mem device
@@ -47,7 +49,7 @@ struct kthread_worker;
  *   the callback and the notifier see the state it had at MEM_GOING_*.
  * - Requests to the device are sent only by the worker, by probe before
  *   the worker can run, and by remove after it stopped: one at a time, no
- *   lock needed. @req and @resp belong to that one sender.
+ *   lock needed. @req, @resp and @req_lost belong to that one sender.
  * - @removal_lock protects @removing, which stops new work and retries;
  *   remove sets it under @hotplug_mutex too, for the notifier.
  * - @cfg is written by the worker only.
@@ -59,6 +61,8 @@ struct virtio_mem {
 	wait_queue_head_t host_resp;
 	struct virtio_mem_req req;
 	struct virtio_mem_resp resp;
+	/* A request was given up on; it still holds the queue. */
+	bool req_lost;
 
 	struct virtio_mem_cfg cfg;
 	struct virtio_mem_geo geo;
@@ -195,6 +199,7 @@ enum virtio_mem_outcome virtio_mem_send_unplug(struct virtio_mem *vm,
 enum virtio_mem_outcome virtio_mem_send_unplug_all(struct virtio_mem *vm);
 enum virtio_mem_outcome virtio_mem_send_state(struct virtio_mem *vm, u64 addr,
 					      u64 size, u16 *state);
+bool virtio_mem_device_lost(struct virtio_mem *vm);
 void virtio_mem_vq_done(struct virtqueue *vq);
 int virtio_mem_init_vq(struct virtio_mem *vm);
 void virtio_mem_log_problem(struct virtio_mem *vm,

@@ -88,6 +88,70 @@ static enum virtio_mem_outcome virtio_mem_vq_outcome(int rc)
 	}
 }
 
+static const char *const virtio_mem_req_names[VIRTIO_MEM_NR_REQ_TYPES] = {
+	[VIRTIO_MEM_REQ_PLUG] = "plug",
+	[VIRTIO_MEM_REQ_UNPLUG] = "unplug",
+	[VIRTIO_MEM_REQ_UNPLUG_ALL] = "unplug all",
+	[VIRTIO_MEM_REQ_STATE] = "state",
+};
+
+/*
+ * Wait for the answer to the request just sent. A device that broke
+ * (surprise removal) never answers, and breaking a queue wakes nobody:
+ * look every second. One that is merely slow is waited for, with a word
+ * in the log, except by remove, which resets the device afterwards and so
+ * may stop waiting. A request given up on stays in the queue, which is
+ * why @req_lost then fails every later one.
+ *
+ * Return: true once the answer is in vm->resp.
+ */
+static bool virtio_mem_wait_answer(struct virtio_mem *vm, u16 type)
+{
+	const char *name = virtio_mem_req_names[type];
+	unsigned int len, secs = 0;
+
+	for (;;) {
+		if (wait_event_timeout(vm->host_resp,
+				       virtqueue_get_buf(vm->vq, &len), HZ))
+			return true;
+		if (virtqueue_is_broken(vm->vq)) {
+			dev_err(&vm->vdev->dev,
+				"the device broke with a %s request outstanding\n",
+				name);
+			break;
+		}
+		if (++secs == VIRTIO_MEM_REQ_SLOW_SECS)
+			dev_warn(&vm->vdev->dev,
+				 "no answer to a %s request for %u s; waiting on\n",
+				 name, secs);
+		/* A hint only: remove sets it before it sends requests. */
+		if (READ_ONCE(vm->removing) &&
+		    secs >= VIRTIO_MEM_REQ_SLOW_SECS) {
+			dev_warn(&vm->vdev->dev,
+				 "removing: no longer waiting for the answer to a %s request\n",
+				 name);
+			break;
+		}
+	}
+	vm->req_lost = true;
+	return false;
+}
+
+/**
+ * virtio_mem_device_lost() - no request can be sent any more
+ * @vm: the device
+ *
+ * The queue broke, or a request went unanswered and still holds it. A
+ * request that failed so got no answer at all, so it says nothing of
+ * what the device would have answered.
+ *
+ * Return: true if so.
+ */
+bool virtio_mem_device_lost(struct virtio_mem *vm)
+{
+	return vm->req_lost || (vm->vq && virtqueue_is_broken(vm->vq));
+}
+
 /*
  * Send vm->req and wait for the answer. The caller is the single sender
  * (see struct virtio_mem).
@@ -97,7 +161,6 @@ virtio_mem_send_request(struct virtio_mem *vm, u16 type, u64 addr,
 			u16 nb_blocks)
 {
 	struct scatterlist *sgs[2], sg_req, sg_resp;
-	unsigned int len;
 	u16 resp_type;
 	u64 start;
 	int rc;
@@ -126,6 +189,9 @@ virtio_mem_send_request(struct virtio_mem *vm, u16 type, u64 addr,
 	/* After a failed resume there is no queue, and the device is broken. */
 	if (WARN_ON_ONCE(!vm->vq))
 		return VIRTIO_MEM_OUTCOME_FAILED;
+	/* Its answer could land in this one's buffers. */
+	if (vm->req_lost)
+		return VIRTIO_MEM_OUTCOME_FAILED;
 
 	sg_init_one(&sg_req, &vm->req, sizeof(vm->req));
 	sg_init_one(&sg_resp, &vm->resp, sizeof(vm->resp));
@@ -138,7 +204,8 @@ virtio_mem_send_request(struct virtio_mem *vm, u16 type, u64 addr,
 	if (rc < 0)
 		return virtio_mem_vq_outcome(rc);
 	virtqueue_kick(vm->vq);
-	wait_event(vm->host_resp, virtqueue_get_buf(vm->vq, &len));
+	if (!virtio_mem_wait_answer(vm, type))
+		return VIRTIO_MEM_OUTCOME_FAILED;
 
 	resp_type = virtio16_to_cpu(vm->vdev, vm->resp.type);
 	trace_virtio_mem_request_done(vm->vdev->index, type, addr, nb_blocks,

@@ -34,7 +34,8 @@ enum virtio_mem_outcome virtio_mem_plug_request(struct virtio_mem *vm,
 	struct virtio_mem_cfg cfg;
 
 	outcome = virtio_mem_send_plug(vm, addr, size);
-	if (outcome != VIRTIO_MEM_OUTCOME_FAILED)
+	/* No answer at all is no refusal: the device is gone. */
+	if (outcome != VIRTIO_MEM_OUTCOME_FAILED || virtio_mem_device_lost(vm))
 		return outcome;
 	virtio_mem_read_config(vm, &cfg);
 	return virtio_mem_plug_error(&vm->cfg, &cfg);

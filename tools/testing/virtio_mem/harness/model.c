@@ -453,6 +453,12 @@ enum virtio_mem_outcome virtio_mem_send_unplug(struct virtio_mem *vm,
 						 size));
 }
 
+/* The model's device always answers. */
+bool virtio_mem_device_lost(struct virtio_mem *vm)
+{
+	return false;
+}
+
 /* As virtio_mem_device.c: no reason to refuse this one, so NACK fails. */
 enum virtio_mem_outcome virtio_mem_send_unplug_all(struct virtio_mem *vm)
 {
