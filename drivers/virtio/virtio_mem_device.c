@@ -226,8 +226,8 @@ virtio_mem_send_one(struct virtio_mem *vm, u16 type, u64 addr, u64 size)
 	outcome = virtio_mem_send_request(vm, type, addr,
 					  div64_u64(size, vm->cfg.block_size));
 	dev_dbg(&vm->vdev->dev, "%s 0x%llx-0x%llx: %s\n",
-		type == VIRTIO_MEM_REQ_PLUG ? "plug" : "unplug", addr,
-		addr + size - 1, virtio_mem_outcome_name(outcome));
+		virtio_mem_req_names[type], addr, addr + size - 1,
+		virtio_mem_outcome_name(outcome));
 	return outcome;
 }
 

@@ -26,8 +26,8 @@ HELP = '''commands:
   size [DEV] SIZE     set requested-size (e.g. "size 4G", "size vm1 130M")
   prof [DEV] SIZE [N] like size, while sampling where the vCPUs are (QEMU's
                       register dump, 20 a second): the N (25) functions
-                      busy samples fall in most (boot with nokaslr, or
-                      the guest's /proc/kallsyms must show addresses)
+                      busy samples fall in most (KASLR is undone with
+                      the guest's /proc/kallsyms, which root can read)
   info                requested / plugged per device, guest MemTotal
   blocks [DEV]        memory blocks of the device region(s): state, zone
   sh CMD              run CMD in the guest (busybox sh); "!CMD" works too
