@@ -32,7 +32,6 @@ import base64
 import bisect
 import collections
 import glob
-import hashlib
 import json
 import lzma
 import os
@@ -1172,14 +1171,20 @@ class VM:
             k.kver.rpartition('-')[2])
         path = os.path.join(VMCACHE, tree, 'linux', 'System.map') if tree \
             else os.path.join(k.root, 'boot', 'System.map-' + k.kver)
-        syms, stext = [], 0
-        with open(path) as f:
-            for line in f:
-                a, t, n = line.split()[:3]
-                if n == '_stext':
-                    stext = int(a, 16)
-                if t in 'tT':
-                    syms.append([int(a, 16), n])
+        syms, stext = self._read_map(path)
+        if len(syms) < 1000:
+            # Debian ships a placeholder System.map (the real one is in
+            # the -dbg package): take the guest's kallsyms once, kept
+            # relative to _stext, which makes it valid for every boot.
+            path = os.path.join(VMCACHE, k.kver, 'kallsyms-text')
+            if not os.path.exists(path):
+                out = self.check("grep -e ' _stext$' -e ' [tT] ' "
+                                 "/proc/kallsyms | grep -v '\\['",
+                                 timeout=300)
+                with open(path + '.tmp', 'w') as f:
+                    f.write(out)
+                os.replace(path + '.tmp', path)
+            syms, stext = self._read_map(path)
         out = self.check("grep -e ' _stext$' -e '^[0-9a-f]* [tT] .*\\[' "
                          "/proc/kallsyms")
         mods = []
@@ -1191,6 +1196,22 @@ class VM:
                 mods.append([int(p[0], 16), '%s %s' % (p[2], p[3])])
         self._symbols = sorted(syms + mods)
         return self._symbols
+
+    @staticmethod
+    def _read_map(path):
+        """([[address, name]] of text symbols, address of _stext) of a
+        System.map or kallsyms file."""
+        syms, stext = [], 0
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) < 3:
+                    continue
+                if p[2] == '_stext':
+                    stext = int(p[0], 16)
+                if p[1] in 'tT':
+                    syms.append([int(p[0], 16), p[2]])
+        return syms, stext
 
     def profile(self, until, timeout, hz=20):
         """Sample where the vCPUs are until until() is true or @timeout
