@@ -212,4 +212,4 @@ vm:
 	$(PYTHON) $(RIG)/vm.py --kver $(KVER) --module $(BUILD)/$(KVER)/virtio_mem.ko
 
 bench:
-	$(PYTHON) bench/bench.py
+	$(PYTHON) bench/bench.py --peers --breakdown

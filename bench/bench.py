@@ -31,6 +31,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..'))
 sys.path.insert(0, os.path.join(REPO, 'tools', 'testing', 'virtio_mem'))
+sys.path.insert(0, HERE)
+import goals  # noqa: E402
 import vmrig  # noqa: E402
 from vmrig import GiB, MiB, MemDev, VM, VMError  # noqa: E402
 
@@ -113,6 +115,14 @@ def scenarios(quick):
              title='512 MiB blocks: unplug 8 -> 1 GiB, idle, normal',
              cmdline=NORMAL, pre=8 * GiB, req=GiB, cap=cap_big,
              block_size='512M'),
+        # The largest device block QEMU's x86 machines are used with.
+        dict(key='bbm1g_plug', title='1 GiB blocks: plug 0 -> 8 GiB',
+             cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='1G',
+             median_of=3),
+        dict(key='bbm1g_movable',
+             title='1 GiB blocks: unplug 8 -> 1 GiB, idle, movable',
+             cmdline=MOVABLE, pre=8 * GiB, req=GiB, cap=cap_big,
+             block_size='1G'),
     ]
 
 
@@ -761,28 +771,17 @@ def workload_cell(r):
     return 'alive, rc %s' % m['rc']
 
 
-def unplug_floor(memtotal):
-    """The OOM guard's default floor (unplug_floor_mb=-1): 2% of MemTotal,
-    at least 64 MiB (virtio_mem_unplug_floor())."""
-    return max(64 * MiB, memtotal // 50)
-
-
 def yield_cell(r, sc):
-    """Memory given back / what could have gone: the memory available
-    before the request above the floor, at most the request. The same
-    floor for both drivers (the distro's has none)."""
-    if (r is None or r.get('error') or 'available_before' not in r or
-            r.get('final_plugged') is None):
+    """Memory given back / what could have gone (goals.yield_of())."""
+    y = goals.yield_of(r, sc)
+    if y is None:
         return '?'
-    memtotal = r['guest_memtotal_mib'] * MiB
-    could = min(sc['pre'] - sc['req'],
-                r['available_before'] - unplug_floor(memtotal))
-    given = sc['pre'] - r['final_plugged']
+    given, could = y
+    floor = goals.unplug_floor(r['guest_memtotal_mib'] * MiB)
     if could <= 0:
         return '%s given back, nothing was free above the floor' % human(given)
     return '%.0f%% (%s of %s free above a %s floor)' % (
-        100.0 * given / could, human(given), human(could),
-        human(unplug_floor(memtotal)))
+        100.0 * given / could, human(given), human(could), human(floor))
 
 
 def runs_reached(sc, d):
@@ -908,7 +907,11 @@ def write_md(result, path, png):
                  result.get('ours_module_info', {}).get('sha256'),
                  result.get('ours_module_info', {}).get('mtime'),
                  result.get('git_head')),
-             '', table(result), '']
+             '', table(result), '',
+             'Goals (bench/README.md, "Goals"): each row\'s verdict in this '
+             'run and, where it misses, what was measured about why; the '
+             'scale rows come from bench/scale.py\'s last results.', '',
+             goals.table(result), '']
     if result.get('peers'):
         lines += ['Peers, in the same run:', '', peers_table(result), '']
         ways = write_peers_png(result, re.sub(r'\.md$', '', path) +
