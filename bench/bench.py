@@ -43,7 +43,7 @@ KVERS = ['6.12.95+deb12-amd64', '6.1.0-50-amd64']
 DRIVERS = ['distro', 'ours']
 MOVABLE = 'memhp_default_state=online_movable'
 NORMAL = 'memhp_default_state=online'
-POLL = 0.15             # seconds between samples
+POLL = goals.POLL        # seconds between samples
 SETTLE = 1.0            # idle time after the set-up plug, before timing
 OOM_RE = re.compile(r'Out of memory: Kill(ed)? process|'
                     r'Memory cgroup out of memory: Kill')

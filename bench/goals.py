@@ -43,6 +43,7 @@ OWN_SHARE_ROWS = ['plug', 'plug_memmap', 'bbm512_plug', 'bbm1g_plug',
                   'unplug_1g_movable', 'unplug_1g_normal', 'bbm512_movable',
                   'bbm512_normal', 'bbm1g_movable']
 SCALE_GROWTH_GOAL = 1.5
+POLL = 0.15             # bench.POLL: seconds between the bench's samples
 # A scale run shorter than this many bench samples (0.15 s each) says
 # little about its time per GiB.
 SCALE_MIN_SAMPLES = 5
@@ -132,12 +133,38 @@ def why_plug(result, sc):
         out.append('traced: ' + ', '.join(parts) + '; both drivers make '
                    'the same add per memory block, and the add (memmap '
                    'init, onlining, freeing every page) is the time')
+    batch = batching(result)
+    if batch:
+        out.append(batch)
     mm = mm_plug_ratio()
     if mm:
         out.append(mm)
     out.append('where a plug spends its guest time: `vm.py ... prof 16G` '
                '(bench/README.md, "Goals")')
     return '; '.join(out)
+
+
+def batching(result):
+    """What adding several memory blocks per call buys, from this run: ours'
+    traced seconds per GiB in Big Block Mode with 1 GiB blocks (one add of
+    eight memory blocks each) against the 2 MiB-block plug (one add per
+    memory block). None without both breakdowns."""
+    per_gib = {}
+    for key in ('plug', 'bbm1g_plug'):
+        sc = _scenario(result, key)
+        b = (sc or {}).get('breakdown', {}).get('ours')
+        if not b or b.get('error') or not b.get('core_mm'):
+            return None
+        n, t = b['core_mm'].get('add_memory_driver_managed', (0, 0))
+        if not n:
+            return None
+        per_gib[key] = (t / (sc['req'] / GiB), sc['req'] // n)
+    (one, one_size), (eight, eight_size) = per_gib['plug'], \
+        per_gib['bbm1g_plug']
+    return ('adding more per call buys little: in this run ours\' adds '
+            'cost %.3f s per GiB at %s a call (1 GiB blocks) against %.3f '
+            's at %s (2 MiB blocks)' % (eight, gib(eight_size), one,
+                                         gib(one_size)))
 
 
 def mm_plug_ratio():
@@ -177,10 +204,26 @@ def why_unplug(sc):
     return None
 
 
-def why(result, sc):
+def why_short(sc, key):
+    """For a row that took only a few samples: what the trace says."""
+    r = sc['runs'].get('ours') or {}
+    t = r.get(key)
+    b = sc.get('breakdown', {}).get('ours')
+    if t is None or t >= SCALE_MIN_SAMPLES * POLL:
+        return None
+    text = ('ours took %.1f s, %d samples of the bench\'s %.2f s: at its '
+            'resolution' % (t, round(t / POLL), POLL))
+    if b and b.get('span'):
+        span, core, _ = own_share(b)
+        text += '; traced, its work spans %.2f s, %.0f%% inside core-mm' % (
+            span, 100 * core / span)
+    return text
+
+
+def why(result, sc, key):
     if sc['key'] in ('plug', 'plug_memmap', 'bbm512_plug', 'bbm1g_plug'):
         return why_plug(result, sc)
-    return why_unplug(sc) or ''
+    return why_unplug(sc) or why_short(sc, key) or ''
 
 
 def goal_rows(result):
@@ -195,7 +238,8 @@ def goal_rows(result):
                 continue
             text, met = ratio_verdict(sc, key, limit)
             rows.append(('%s <= %.2fx' % (goal, limit), sc['title'], text,
-                         _ok(met), why(result, sc) if met is False else ''))
+                         _ok(met), why(result, sc, key) if met is False else ''))
+    rows += peer_rows(result)
     sc = _scenario(result, 'workload')
     if sc:
         for d in ('ours', 'distro'):
@@ -233,12 +277,52 @@ def goal_rows(result):
         met = own / span < OWN_SHARE_GOAL
         rows.append((
             'our own share < %.0f%%' % (100 * OWN_SHARE_GOAL), sc['title'],
-            '%.0f%% (%.2f s of %.2f s: requests %s, elsewhere %.2f s)' % (
+            '%.1f%% (%.2f s of %.2f s: requests %s, elsewhere %.2f s)' % (
                 100 * own / span, own, span,
                 '%.2f s' % req if req is not None else '?',
                 own - (req or 0)),
             _ok(met), '' if met else why_own(sc, span, core, req)))
     return rows
+
+
+def peer_rows(result):
+    """Ours against each peer of the same run (--peers): the plug row and
+    the 16 -> 1 GiB idle unplug beside giving and taking the same size."""
+    rows = []
+    sides = (('give the guest 16 GiB', 'plug', 'plug'),
+             ('take 16 GiB back (ours: 15, to 1 GiB)', 'unplug',
+              'unplug_big_movable'))
+    for p in result.get('peers', []):
+        if p.get('error'):
+            rows.append(('ahead of every peer', p['peer'],
+                         'not run: %s' % p['error'], _ok(None), ''))
+            continue
+        for what, key, ours_key in sides:
+            sc = _scenario(result, ours_key)
+            r = (sc or {}).get('runs', {}).get('ours')
+            if not r or r.get('t_memtotal') is None:
+                continue
+            t = p.get(key)
+            if t is None:
+                text, met = 'ours %.1f s; the peer did not get there' % (
+                    r['t_memtotal']), True
+            else:
+                text = 'ours %.1f s, %s %.1f s: %.2fx' % (
+                    r['t_memtotal'], p['peer'], t, r['t_memtotal'] / t)
+                met = r['t_memtotal'] <= t
+            rows.append(('ahead of every peer: %s' % what, p['peer'], text,
+                         _ok(met), '' if met else why_peer(p, key)))
+    return rows
+
+
+def why_peer(p, key):
+    if 'DIMM' in p['peer']:
+        return ('the guest adds%s a DIMM as memory blocks of 128 MiB, each '
+                'the same core-mm work as ours per block (see the plug '
+                'row); a DIMM only comes and goes whole' % (
+                    ' and onlines' if key == 'plug' else ', offlines and '
+                    'removes'))
+    return ''
 
 
 def why_own(sc, span, core, req):
@@ -247,12 +331,13 @@ def why_own(sc, span, core, req):
         return ('the span includes the waits for the last kernel-zone '
                 'block (%.1f s elsewhere): ' % rest +
                 (why_unplug(sc) or 'see the notes'))
-    return ('%.2f s elsewhere: between the core-mm calls (choosing '
-            'blocks, fake-offline bookkeeping, the worker\'s passes), not '
-            'traced further' % rest)
+    return ('%.2f s elsewhere, between the core-mm calls: the worker '
+            'hands each offline to its offliner thread and waits for it '
+            '(two wake-ups a block), sends the requests, picks the next '
+            'block and looks it over for pinned pages' % rest)
 
 
-def growth(runs, key, poll=0.15):
+def growth(runs, key, poll=POLL):
     """How the time per GiB grows with the size: the largest ratio of the
     time per GiB at a size to the smallest at any smaller size, among
     sizes of 4 GiB up whose time spans SCALE_MIN_SAMPLES samples or more.
@@ -304,8 +389,41 @@ def scale_rows():
     return rows
 
 
+def metadata_rows():
+    """Goal rows from bench/metadata.py's newest results: ours' own memory
+    after the probe against 1 byte per memory block + 1 bit per subblock
+    + a fixed part, the fixed part being what the smallest region costs
+    beyond its bound."""
+    names = sorted(n for n in os.listdir(os.path.join(HERE, 'results'))
+                   if n.endswith('-metadata.json'))
+    if not names:
+        return []
+    with open(os.path.join(HERE, 'results', names[-1])) as f:
+        data = json.load(f)
+    ours = sorted((r for r in data['rows'] if r['driver'] == 'ours' and
+                   not r.get('error')), key=lambda r: r['size'])
+    if not ours:
+        return []
+
+    def total(r):
+        return r['Slab'] + r['VmallocUsed'] + r['Percpu']
+    fixed = total(ours[0]) - ours[0]['bound']
+    rows = []
+    for r in ours[1:]:
+        rows.append((
+            'metadata: 1 byte per memory block + 1 bit per subblock + a '
+            'fixed part', '%s region (%s, %s)' % (r['region'], names[-1],
+                                                  data['kver']),
+            '%d KiB after the probe; bound %d KiB + fixed %d KiB (the %s '
+            'region\'s excess)' % (total(r) >> 10, r['bound'] >> 10,
+                                   fixed >> 10, ours[0]['region']),
+            _ok(total(r) <= fixed + r['bound']), ''))
+    return rows
+
+
 def table(result, with_scale=True):
-    rows = goal_rows(result) + (scale_rows() if with_scale else [])
+    rows = goal_rows(result) + (scale_rows() + metadata_rows()
+                                if with_scale else [])
     out = ['| goal | row | measured | verdict | what stands in the way |',
            '|---|---|---|---|---|']
     out += ['| %s |' % ' | '.join(r) for r in rows]

@@ -11,11 +11,13 @@ are read, the driver is loaded, and read again once the device is probed.
 What the driver allocated from vmalloc is also counted by caller
 (/proc/vmallocinfo; module text left out). Compared with the bound
 the issue sets: 1 byte per memory block + 1 bit per subblock + a fixed
-part. Writes bench/results/<date>-<kver>-metadata.md.
+part. Writes bench/results/<date>-<kver>-metadata.{md,json}; the goals
+table of bench.py reads the newest .json (bench/goals.py).
 """
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -132,6 +134,10 @@ def main():
     path = os.path.join(args.outdir, '%s-%s-metadata.md' % (date, args.kver))
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
+    with open(path[:-3] + '.json', 'w') as f:
+        json.dump({'kver': args.kver, 'date': date, 'rows': [
+            dict(r, region=s, driver=d, bound=bound(r['size']))
+            for s, d, r in rows]}, f, indent=1, sort_keys=True)
     print('\n'.join(lines[6:]))
     print('(%s)' % os.path.relpath(path, REPO))
     return 0

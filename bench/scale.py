@@ -39,6 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
+import goals  # noqa: E402
 import mm_series  # noqa: E402
 from bench import GiB, log  # noqa: E402
 from vmrig import MemDev, VM  # noqa: E402
@@ -141,13 +142,15 @@ def report(data):
                 if r.get('console_problems') else 'clean'))
         spread = []
         for k in ('plug_s', 'unplug_s'):
-            v = [per_gib(r, k) for r in runs if r['size'] >= 4 * GiB and
-                 per_gib(r, k) is not None]
-            if len(v) > 1:
-                spread.append('%s %.2fx' % (k[:-2], max(v) / min(v)))
+            g = goals.growth(runs, k, bench.POLL)
+            if g:
+                spread.append('%s %.2fx (%s)' % (k[:-2], g[0], ', '.join(
+                    bench.human(s) for s in g[1])))
         if spread:
-            out += ['', 'Time per GiB, largest over smallest from 4 GiB '
-                    'on: ' + ', '.join(spread) + '.']
+            out += ['', 'Growth of the time per GiB (goals.growth(): the '
+                    'largest ratio to any smaller size, 4 GiB up, runs of '
+                    '%d samples or more; 1.0 is flat): ' % (
+                        goals.SCALE_MIN_SAMPLES) + '; '.join(spread) + '.']
     return '\n'.join(out).strip()
 
 

@@ -280,13 +280,11 @@ class Machines(unittest.TestCase):
                                   kexec=True)
 
 
-def main():
-    """TAP, one line a test, like the harness's other runs."""
+def run_tap(groups):
+    """Run [(TestCase class, label)] and print TAP, one line a test, like
+    the harness's other runs. Returns the exit status."""
     load = unittest.defaultTestLoader.loadTestsFromTestCase
-    tests = [(t, 'console') for t in load(ConsoleJudge)] + \
-        [(t, 'channel') for t in load(CommandChannel)] + \
-        [(t, 'machine') for t in load(Machines)] + \
-        [(t, 'boot') for t in load(BootAgain)]
+    tests = [(t, what) for case, what in groups for t in load(case)]
     bad = 0
     for n, (t, what) in enumerate(tests, 1):
         r = unittest.TestResult()
@@ -300,6 +298,11 @@ def main():
         for _, tb in r.failures + r.errors:
             print('# ' + tb.rstrip().replace('\n', '\n# '))
     return 1 if bad else 0
+
+
+def main():
+    return run_tap([(ConsoleJudge, 'console'), (CommandChannel, 'channel'),
+                    (Machines, 'machine'), (BootAgain, 'boot')])
 
 
 if __name__ == '__main__':

@@ -37,6 +37,7 @@ else
 fi
 run selfcheck sh "$H/selfcheck.sh" "$B/vmrandom"
 run console python3 "$H/../test_vmrig.py"
+run bench_goals python3 "$H/../../../../bench/test_goals.py"
 run hotplug_check sh "$H/hotplug_check_test.sh"
 mkdir -p "$B/fuzz-corpus" "$B/fuzz-artifacts"
 run fuzz sh -c "'$B/vmfuzz' -max_total_time=$FUZZ_TIME -print_final_stats=1 \
