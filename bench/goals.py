@@ -281,7 +281,7 @@ def goal_rows(result):
                 100 * own / span, own, span,
                 '%.2f s' % req if req is not None else '?',
                 own - (req or 0)),
-            _ok(met), '' if met else why_own(sc, span, core, req)))
+            _ok(met), '' if met else why_own(sc, b)))
     return rows
 
 
@@ -325,16 +325,21 @@ def why_peer(p, key):
     return ''
 
 
-def why_own(sc, span, core, req):
+def why_own(sc, b):
+    span, core, req = own_share(b)
     rest = span - core - (req or 0)
     if sc['key'].startswith('unplug_1g_normal'):
         return ('the span includes the waits for the last kernel-zone '
                 'block (%.1f s elsewhere): ' % rest +
                 (why_unplug(sc) or 'see the notes'))
-    return ('%.2f s elsewhere, between the core-mm calls: the worker '
+    text = ('%.2f s elsewhere, between the core-mm calls: the worker '
             'hands each offline to its offliner thread and waits for it '
             '(two wake-ups a block), sends the requests, picks the next '
             'block and looks it over for pinned pages' % rest)
+    if req:
+        text += ('; %.2f s in %d requests, one per memory block: the '
+                 'device\'s answer under emulation' % (req, b['requests'][0]))
+    return text
 
 
 def growth(runs, key, poll=POLL):

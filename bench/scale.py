@@ -50,16 +50,21 @@ CMDLINE = bench.MOVABLE + ' memory_hotplug.memmap_on_memory=1'
 STALL = 30.0
 
 
-def columns():
-    """(key, label, kver, module, sizes in GiB)."""
-    mm = mm_series.bench_kernel_releases()[1]
+def columns(keys=None):
+    """(key, label, kver, module, sizes in GiB) of the columns in @keys
+    (all if None). The bench kernels are built, if need be, only for the
+    column that runs on them."""
     ko = os.path.join(bench.REPO, 'build', '%s', 'virtio_mem.ko')
-    return [
-        ('ours-mm', 'ours, 6.12 + mm/ (%s)' % mm, mm, ko % mm, SIZES),
-        ('ours-debian', 'ours, Debian 6.12.95+deb12-amd64',
-         '6.12.95+deb12-amd64',
-         ko % '6.12.95+deb12-amd64', SIZES),
-    ]
+    cols = []
+    if not keys or 'ours-mm' in keys:
+        mm = mm_series.bench_kernel_releases()[1]
+        cols.append(('ours-mm', 'ours, 6.12 + mm/ (%s)' % mm, mm, ko % mm,
+                     SIZES))
+    if not keys or 'ours-debian' in keys:
+        cols.append(('ours-debian', 'ours, Debian 6.12.95+deb12-amd64',
+                     '6.12.95+deb12-amd64', ko % '6.12.95+deb12-amd64',
+                     SIZES))
+    return cols
 
 
 def wait_for(vm, base, req, want_mt, cap):
@@ -218,9 +223,8 @@ def main():
     if not args.report:
         logdir = os.path.join(bench.REPO, 'build', 'bench', 'scale')
         os.makedirs(logdir, exist_ok=True)
-        for key, label, kver, module, sizes in columns():
-            if args.only_col and key not in args.only_col.split(','):
-                continue
+        for key, label, kver, module, sizes in columns(
+                args.only_col.split(',') if args.only_col else None):
             if args.sizes:
                 sizes = [int(s) for s in args.sizes.split(',')]
             if key not in data['order']:
