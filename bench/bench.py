@@ -103,27 +103,25 @@ def scenarios(quick):
              cmdline=MOVABLE + ' memory_hotplug.memmap_on_memory=1',
              pre=0, req=32 * GiB, cap=120, boot_mem='512M', dev_size='32G',
              memmap=True),
-        # Big Block Mode: device blocks of 512 MiB, four memory blocks each.
-        dict(key='bbm512_plug', title='512 MiB blocks: plug 0 -> 8 GiB',
-             cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='512M',
-             median_of=3),
-        dict(key='bbm512_movable',
-             title='512 MiB blocks: unplug 8 -> 1 GiB, idle, movable',
-             cmdline=MOVABLE, pre=8 * GiB, req=GiB, cap=cap_big,
-             block_size='512M'),
-        dict(key='bbm512_normal',
-             title='512 MiB blocks: unplug 8 -> 1 GiB, idle, normal',
-             cmdline=NORMAL, pre=8 * GiB, req=GiB, cap=cap_big,
-             block_size='512M'),
-        # The largest device block QEMU's x86 machines are used with.
-        dict(key='bbm1g_plug', title='1 GiB blocks: plug 0 -> 8 GiB',
-             cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60, block_size='1G',
-             median_of=3),
-        dict(key='bbm1g_movable',
-             title='1 GiB blocks: unplug 8 -> 1 GiB, idle, movable',
-             cmdline=MOVABLE, pre=8 * GiB, req=GiB, cap=cap_big,
-             block_size='1G'),
-    ]
+    ] + bbm_rows('512', '512 MiB', '512M', cap_big, normal=True) + \
+        bbm_rows('1g', '1 GiB', '1G', cap_big, normal=False)
+
+
+def bbm_rows(tag, label, block_size, cap, normal):
+    """Big Block Mode rows: device blocks of @label (four or eight memory
+    blocks each), a plug and idle unplugs; kernel-zone too if @normal."""
+    rows = [dict(key='bbm%s_plug' % tag,
+                 title='%s blocks: plug 0 -> 8 GiB' % label,
+                 cmdline=MOVABLE, pre=0, req=8 * GiB, cap=60,
+                 block_size=block_size, median_of=3)]
+    for zone, cmdline in (('movable', MOVABLE), ('normal', NORMAL)):
+        if zone == 'normal' and not normal:
+            continue
+        rows.append(dict(key='bbm%s_%s' % (tag, zone),
+                         title='%s blocks: unplug 8 -> 1 GiB, idle, %s'
+                         % (label, zone), cmdline=cmdline, pre=8 * GiB,
+                         req=GiB, cap=cap, block_size=block_size))
+    return rows
 
 
 def log(msg):
